@@ -1,0 +1,20 @@
+import type { DriverConnection } from "./driver.ts";
+
+/** Where a connection is: each state is one count in the metrics. */
+export type ConnectionState = "idle" | "inUse" | "checking" | "closed";
+
+/** The pool's record of one established connection. */
+export class PooledConnection {
+  state: ConnectionState = "idle";
+  /** When it was last released, or opened: the start of its idle time. */
+  lastUsedAt: number;
+
+  constructor(
+    readonly driverConnection: DriverConnection,
+    /** When it must retire, from the pool's clock; Infinity for never. */
+    readonly expiresAt: number,
+    openedAt: number,
+  ) {
+    this.lastUsedAt = openedAt;
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * The pool's options, their defaults, and their validation.
+ *
+ * @module
+ */
+
+import type { Clock } from "./clock.ts";
+import type { Driver } from "./driver.ts";
+
+/**
+ * Where a background failure happened, told to the `onError` hook.
+ *
+ * - `"connect"`: opening a connection failed and no caller was waiting for it.
+ * - `"healthCheck"`: a periodic ping failed; the connection was closed.
+ * - `"reset"`: rolling back a connection released mid-transaction failed;
+ *   the connection was closed.
+ * - `"connectionLost"`: an idle connection closed on its own (the server or
+ *   the network ended it).
+ * - `"close"`: closing a connection failed.
+ */
+export type PoolErrorEvent =
+  | "connect"
+  | "healthCheck"
+  | "reset"
+  | "connectionLost"
+  | "close";
+
+/**
+ * Options for {@linkcode ConnectionPool}. Every duration is in milliseconds.
+ *
+ * @example A pool of up to 25 connections, 10 of them kept idle
+ * ```ts
+ * import { ConnectionPool, postgresDriver, type PoolOptions } from "@x/pool";
+ *
+ * const options: PoolOptions = {
+ *   driver: postgresDriver("postgres://app:secret@localhost/app"),
+ *   maxOpenConns: 25,
+ *   maxIdleConns: 10,
+ *   connMaxLifetime: 3_600_000,
+ *   onError: (error, event) => console.error(`pool ${event}:`, error),
+ * };
+ * const pool = new ConnectionPool(options);
+ * await pool.close();
+ * ```
+ */
+export interface PoolOptions {
+  /** Opens the connections. Required. */
+  driver: Driver;
+  /**
+   * The most connections open at once, counting those being opened.
+   * An integer of at least 1. Default 10.
+   */
+  maxOpenConns?: number;
+  /**
+   * The most connections kept idle; a connection released beyond that is
+   * closed. An integer from 0 to `maxOpenConns`. Default `maxOpenConns`.
+   */
+  maxIdleConns?: number;
+  /**
+   * Milliseconds after which a connection is retired: closed when idle, or
+   * on release when in use. 0 means no limit. Default 1,800,000 (30 min).
+   */
+  connMaxLifetime?: number;
+  /**
+   * Milliseconds a connection may stay idle before it is closed. 0 means no
+   * limit. Default 600,000 (10 min).
+   */
+  connMaxIdleTime?: number;
+  /**
+   * Milliseconds between health checks, which ping every idle connection
+   * and close those that fail. 0 turns them off. Default 30,000 (30 s).
+   */
+  healthInterval?: number;
+  /**
+   * Milliseconds `getConnection` waits for a connection before it rejects
+   * with `AcquireTimeoutError`. 0 means no limit. Default 30,000 (30 s).
+   */
+  acquireTimeout?: number;
+  /**
+   * Milliseconds the driver may take to open one connection. 0 means no
+   * limit. Default 10,000 (10 s).
+   */
+  connectTimeout?: number;
+  /**
+   * Milliseconds one round trip of the pool's own may take: a health-check
+   * ping, or the rollback of a connection released mid-transaction. A
+   * connection that does not answer in time is closed. Default 5,000 (5 s).
+   */
+  checkTimeout?: number;
+  /**
+   * Milliseconds `close()` waits for connections in use to be released
+   * before it closes them under their holders. Default 10,000 (10 s).
+   */
+  closeTimeout?: number;
+  /**
+   * Told of failures that belong to no caller (see {@linkcode PoolErrorEvent}).
+   * They are counted in the metrics too. An error thrown by the hook is
+   * ignored. Default: none.
+   */
+  onError?: (error: unknown, event: PoolErrorEvent) => void;
+  /** The source of time and timers. Default {@linkcode systemClock}. */
+  clock?: Clock;
+}
+
+/** Options with every default filled in. */
+export interface ResolvedPoolOptions {
+  driver: Driver;
+  maxOpenConns: number;
+  maxIdleConns: number;
+  connMaxLifetime: number;
+  connMaxIdleTime: number;
+  healthInterval: number;
+  acquireTimeout: number;
+  connectTimeout: number;
+  checkTimeout: number;
+  closeTimeout: number;
+  onError: ((error: unknown, event: PoolErrorEvent) => void) | undefined;
+  clock: Clock | undefined;
+}
+
+/** The longest delay timers accept: larger ones fire at once in every runtime. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+const DURATION_DEFAULTS = {
+  connMaxLifetime: 1_800_000,
+  connMaxIdleTime: 600_000,
+  healthInterval: 30_000,
+  acquireTimeout: 30_000,
+  connectTimeout: 10_000,
+  checkTimeout: 5_000,
+  closeTimeout: 10_000,
+} as const;
+
+const KNOWN_OPTIONS = new Set<string>([
+  "driver",
+  "maxOpenConns",
+  "maxIdleConns",
+  "onError",
+  "clock",
+  ...Object.keys(DURATION_DEFAULTS),
+]);
+
+/**
+ * Checks `options` and fills in the defaults.
+ *
+ * @throws {TypeError} An option of the wrong type, an unknown option, or no driver.
+ * @throws {RangeError} A size or duration out of range.
+ */
+export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`Cannot create pool: options must be an object, got ${describe(options)}`);
+  }
+  for (const name of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(name)) {
+      throw new TypeError(`Cannot create pool: unknown option "${name}"`);
+    }
+  }
+  const { driver, onError, clock } = options;
+  if (typeof driver?.connect !== "function") {
+    throw new TypeError(
+      `Cannot create pool: driver must have a connect() method, got ${describe(driver)}`,
+    );
+  }
+  if (onError !== undefined && typeof onError !== "function") {
+    throw new TypeError(`Cannot create pool: onError must be a function, got ${describe(onError)}`);
+  }
+  if (clock !== undefined && typeof clock?.now !== "function") {
+    throw new TypeError(`Cannot create pool: clock must implement Clock, got ${describe(clock)}`);
+  }
+  const maxOpenConns = size(options, "maxOpenConns", 10, 1);
+  const maxIdleConns = size(options, "maxIdleConns", maxOpenConns, 0);
+  if (maxIdleConns > maxOpenConns) {
+    throw new RangeError(
+      `Cannot create pool: maxIdleConns (${maxIdleConns}) exceeds maxOpenConns (${maxOpenConns})`,
+    );
+  }
+  const durations = {} as Record<keyof typeof DURATION_DEFAULTS, number>;
+  for (const [name, fallback] of Object.entries(DURATION_DEFAULTS)) {
+    durations[name as keyof typeof DURATION_DEFAULTS] = validateDuration(
+      `Cannot create pool: ${name}`,
+      options[name as keyof PoolOptions],
+      fallback,
+    );
+  }
+  return { driver, maxOpenConns, maxIdleConns, ...durations, onError, clock };
+}
+
+/**
+ * Checks a duration in milliseconds, or returns `fallback` when undefined.
+ * `subject` opens the error message, e.g. `"Cannot get a connection: timeout"`.
+ *
+ * @throws {TypeError} When the value is not a number.
+ * @throws {RangeError} When it is negative, not finite, or too large for a timer.
+ */
+export function validateDuration(subject: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number") {
+    throw new TypeError(`${subject} must be a number of milliseconds, got ${describe(value)}`);
+  }
+  if (!(value >= 0 && value <= MAX_TIMER_MS)) {
+    throw new RangeError(
+      `${subject} must be from 0 to ${MAX_TIMER_MS} milliseconds, got ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
+function size(
+  options: PoolOptions,
+  name: "maxOpenConns" | "maxIdleConns",
+  fallback: number,
+  min: number,
+): number {
+  const value = options[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== "number") {
+    throw new TypeError(`Cannot create pool: ${name} must be an integer, got ${describe(value)}`);
+  }
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new RangeError(
+      `Cannot create pool: ${name} must be an integer of at least ${min}, got ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "function") return "a function";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "object" && value !== null) return "an object";
+  return String(value);
+}

@@ -1,0 +1,124 @@
+/**
+ * The handle a caller holds while it has a connection from the pool.
+ *
+ * @module
+ */
+
+import type { QueryResult } from "./driver.ts";
+import { ConnectionReleasedError } from "./errors.ts";
+import type { PooledConnection } from "./_pooled_connection.ts";
+
+/**
+ * Options for one statement.
+ *
+ * @example Cancelling a slow statement after 2 s
+ * ```ts
+ * import type { ExecuteOptions } from "@x/pool";
+ *
+ * const options: ExecuteOptions = { signal: AbortSignal.timeout(2_000) };
+ * ```
+ */
+export interface ExecuteOptions {
+  /**
+   * Cancels the statement when it aborts: the server is asked to stop it,
+   * and the call rejects with the signal's reason. On `pool.execute` it also
+   * ends the wait for a connection.
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * A connection lent by the pool. Give it back with `release()`, or let
+ * `await using` do it.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionPool, postgresDriver } from "@x/pool";
+ *
+ * const pool = new ConnectionPool({ driver: postgresDriver(Deno.env.get("DATABASE_URL")!) });
+ * {
+ *   await using conn = await pool.getConnection();
+ *   const { rows } = await conn.execute("select $1::int as n", [1]);
+ *   console.log(rows[0].n); // 1
+ * } // released here
+ * await pool.close();
+ * ```
+ */
+export interface PoolConnection extends AsyncDisposable {
+  /**
+   * Runs one statement with positional parameters (`$1`, `$2`, ...).
+   *
+   * @param text The SQL text.
+   * @param params The values of `$1`, `$2`, ...; default none.
+   * @param options A signal to cancel the statement.
+   * @returns The rows, the row count and the command tag.
+   * @throws {ConnectionReleasedError} After `release()`.
+   */
+  execute<Row = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+    options?: ExecuteOptions,
+  ): Promise<QueryResult<Row>>;
+  /**
+   * Gives the connection back to the pool. A connection left inside a
+   * transaction is rolled back first, or closed. Calling it again does
+   * nothing.
+   */
+  release(): void;
+  /** Whether `release()` has been called. */
+  readonly released: boolean;
+}
+
+/** What a lent connection needs from the pool that lent it. */
+export interface Lender {
+  release(entry: PooledConnection): void;
+}
+
+/** One loan of a pooled connection: a fresh handle per `getConnection()`. */
+export class LentConnection implements PoolConnection {
+  readonly #lender: Lender;
+  #entry: PooledConnection | undefined;
+
+  constructor(lender: Lender, entry: PooledConnection) {
+    this.#lender = lender;
+    this.#entry = entry;
+  }
+
+  get released(): boolean {
+    return this.#entry === undefined;
+  }
+
+  execute<Row = Record<string, unknown>>(
+    text: string,
+    params: readonly unknown[] = [],
+    options?: ExecuteOptions,
+  ): Promise<QueryResult<Row>> {
+    const entry = this.#entry;
+    if (entry === undefined) return Promise.reject(new ConnectionReleasedError("execute"));
+    if (typeof text !== "string") {
+      return Promise.reject(
+        new TypeError(`Cannot execute: text must be a string, got ${typeof text}`),
+      );
+    }
+    if (!Array.isArray(params)) {
+      return Promise.reject(
+        new TypeError(`Cannot execute: params must be an array, got ${typeof params}`),
+      );
+    }
+    return entry.driverConnection.query(text, params, options?.signal) as Promise<
+      QueryResult<Row>
+    >;
+  }
+
+  release(): void {
+    const entry = this.#entry;
+    if (entry === undefined) return;
+    this.#entry = undefined;
+    this.#lender.release(entry);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.release();
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * The contract between the pool and a database client. The pool core knows
+ * nothing of any database beyond this file: a driver opens connections, and a
+ * connection runs queries, answers pings, reports whether it holds session
+ * state, and says when it has died.
+ *
+ * @module
+ */
+
+/**
+ * The outcome of one statement.
+ *
+ * @example Reading a result
+ * ```ts
+ * import type { QueryResult } from "@x/pool";
+ *
+ * const result: QueryResult = { rows: [{ n: 1 }], rowCount: 1, command: "SELECT" };
+ * console.log(result.rows[0].n); // 1
+ * ```
+ */
+export interface QueryResult<Row = Record<string, unknown>> {
+  /** The rows the statement returned, as plain objects keyed by column name. */
+  rows: Row[];
+  /** The number of rows returned or affected, as the server reported it. */
+  rowCount: number;
+  /** The command tag's verb, such as `"SELECT"`, `"INSERT"` or `"BEGIN"`. */
+  command: string;
+}
+
+/**
+ * One open connection to the database, owned by the pool.
+ *
+ * A driver connection never reconnects by itself: once it has closed, every
+ * call rejects, and the pool replaces it.
+ *
+ * @example A minimal in-memory connection
+ * ```ts
+ * import type { DriverConnection, QueryResult } from "@x/pool";
+ *
+ * class EchoConnection implements DriverConnection {
+ *   closed = false;
+ *   dirty = false;
+ *   #onClose?: (error?: unknown) => void;
+ *   query(text: string): Promise<QueryResult> {
+ *     return Promise.resolve({ rows: [{ text }], rowCount: 1, command: "SELECT" });
+ *   }
+ *   ping(): Promise<void> {
+ *     return Promise.resolve();
+ *   }
+ *   reset(): Promise<void> {
+ *     return Promise.resolve();
+ *   }
+ *   onClose(listener: (error?: unknown) => void): void {
+ *     this.#onClose = listener;
+ *   }
+ *   close(): Promise<void> {
+ *     this.closed = true;
+ *     this.#onClose?.();
+ *     return Promise.resolve();
+ *   }
+ * }
+ * ```
+ */
+export interface DriverConnection {
+  /**
+   * Runs one statement with positional parameters (`$1`, `$2`, ...).
+   *
+   * When `signal` aborts while the statement runs, the driver asks the
+   * server to cancel it and rejects with the signal's reason.
+   */
+  query(
+    text: string,
+    params: readonly unknown[],
+    signal?: AbortSignal,
+  ): Promise<QueryResult>;
+  /** Makes one round trip to prove the connection works. */
+  ping(signal?: AbortSignal): Promise<void>;
+  /**
+   * True while the session holds state the next user must not inherit: an
+   * open or failed transaction, or a statement still running. Read on every
+   * release, so it must be a cheap field, not a round trip.
+   */
+  readonly dirty: boolean;
+  /**
+   * Brings a dirty session back to a clean one (for PostgreSQL: rolls back
+   * the open transaction). Rejects when it cannot; the pool then closes the
+   * connection instead of reusing it.
+   */
+  reset(signal?: AbortSignal): Promise<void>;
+  /** True once the connection has closed, for whatever reason. */
+  readonly closed: boolean;
+  /**
+   * Registers the one listener told when the connection closes: by `close()`,
+   * by the server, or by a network failure (then with the error). Called at
+   * most once; if the connection has already closed, it is called in a
+   * microtask.
+   */
+  onClose(listener: (error?: unknown) => void): void;
+  /** Closes the connection. Resolves when its socket is gone; never rejects. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens connections for a pool.
+ *
+ * @example A driver that opens in-memory connections
+ * ```ts
+ * import type { Driver, DriverConnection } from "@x/pool";
+ *
+ * declare function openEcho(): DriverConnection;
+ *
+ * const driver: Driver = {
+ *   connect(signal) {
+ *     signal.throwIfAborted();
+ *     return Promise.resolve(openEcho());
+ *   },
+ * };
+ * ```
+ */
+export interface Driver {
+  /**
+   * Opens one connection, ready for queries. When `signal` aborts before the
+   * connection is ready, the driver gives up, closes whatever it opened and
+   * rejects with the signal's reason.
+   */
+  connect(signal: AbortSignal): Promise<DriverConnection>;
+}

@@ -1,0 +1,178 @@
+/**
+ * The errors the pool throws for conditions a caller may want to catch. Each
+ * has a stable `code`. Database errors are not wrapped: they reach the caller
+ * as the driver raised them, with PostgreSQL's SQLSTATE in `code`.
+ *
+ * @module
+ */
+
+/**
+ * The base class of the pool's own errors.
+ *
+ * @example Telling the pool's errors from database errors
+ * ```ts
+ * import { PoolError } from "@x/pool";
+ *
+ * try {
+ *   throw new PoolError("POOL_CLOSED", "Cannot get a connection: the pool is closed");
+ * } catch (error) {
+ *   if (error instanceof PoolError) console.log(error.code); // "POOL_CLOSED"
+ * }
+ * ```
+ */
+export class PoolError extends Error {
+  /** A stable, machine-readable name of the condition. */
+  readonly code: string;
+
+  /**
+   * @param code A stable, machine-readable name of the condition.
+   * @param message What happened, in a sentence.
+   * @param options The underlying error, if any, as `cause`.
+   */
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/**
+ * Thrown by every call on a pool that is closing or closed, and to every
+ * caller still waiting for a connection when `close()` is called.
+ *
+ * @example
+ * ```ts
+ * import { PoolClosedError } from "@x/pool";
+ *
+ * const error = new PoolClosedError();
+ * console.log(error.code); // "POOL_CLOSED"
+ * ```
+ */
+export class PoolClosedError extends PoolError {
+  /** @param message What was refused. */
+  constructor(message = "Cannot use the pool: it is closed") {
+    super("POOL_CLOSED", message);
+  }
+}
+
+/**
+ * Thrown when no connection became free within the acquire timeout.
+ *
+ * @example
+ * ```ts
+ * import { AcquireTimeoutError } from "@x/pool";
+ *
+ * const error = new AcquireTimeoutError(30_000);
+ * console.log(error.code, error.timeout); // "ACQUIRE_TIMEOUT" 30000
+ * ```
+ */
+export class AcquireTimeoutError extends PoolError {
+  /** The timeout that ran out, in milliseconds. */
+  readonly timeout: number;
+
+  /**
+   * @param timeout The timeout that ran out, in milliseconds.
+   * @param options The last connect error, if any, as `cause`.
+   */
+  constructor(timeout: number, options?: ErrorOptions) {
+    super(
+      "ACQUIRE_TIMEOUT",
+      `Cannot get a connection: none became free within ${timeout} ms`,
+      options,
+    );
+    this.timeout = timeout;
+  }
+}
+
+/**
+ * Thrown when the driver did not open a connection within the connect
+ * timeout.
+ *
+ * @example
+ * ```ts
+ * import { ConnectTimeoutError } from "@x/pool";
+ *
+ * const error = new ConnectTimeoutError(10_000);
+ * console.log(error.code); // "CONNECT_TIMEOUT"
+ * ```
+ */
+export class ConnectTimeoutError extends PoolError {
+  /** The timeout that ran out, in milliseconds. */
+  readonly timeout: number;
+
+  /** @param timeout The timeout that ran out, in milliseconds. */
+  constructor(timeout: number) {
+    super(
+      "CONNECT_TIMEOUT",
+      `Cannot open a connection: the driver did not connect within ${timeout} ms`,
+    );
+    this.timeout = timeout;
+  }
+}
+
+/**
+ * Thrown when a connection is used after it was released to the pool.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionReleasedError } from "@x/pool";
+ *
+ * const error = new ConnectionReleasedError("execute");
+ * console.log(error.message); // "Cannot execute: the connection was released to the pool"
+ * ```
+ */
+export class ConnectionReleasedError extends PoolError {
+  /** @param action The call that was refused, such as `"execute"`. */
+  constructor(action: string) {
+    super(
+      "CONNECTION_RELEASED",
+      `Cannot ${action}: the connection was released to the pool`,
+    );
+  }
+}
+
+/**
+ * Thrown when a transaction is used after `commit()` or `rollback()`.
+ *
+ * @example
+ * ```ts
+ * import { TransactionFinishedError } from "@x/pool";
+ *
+ * const error = new TransactionFinishedError("execute", "committed");
+ * console.log(error.message); // "Cannot execute: the transaction was already committed"
+ * ```
+ */
+export class TransactionFinishedError extends PoolError {
+  /**
+   * @param action The call that was refused, such as `"commit"`.
+   * @param outcome How the transaction ended: `"committed"` or `"rolled back"`.
+   */
+  constructor(action: string, outcome: string) {
+    super(
+      "TRANSACTION_FINISHED",
+      `Cannot ${action}: the transaction was already ${outcome}`,
+    );
+  }
+}
+
+/**
+ * Thrown by `commit()` when the server rolled the transaction back instead,
+ * because a statement in it had failed. PostgreSQL answers such a `COMMIT`
+ * without an error; this makes the lost writes visible.
+ *
+ * @example
+ * ```ts
+ * import { TransactionRolledBackError } from "@x/pool";
+ *
+ * const error = new TransactionRolledBackError();
+ * console.log(error.code); // "TRANSACTION_ROLLED_BACK"
+ * ```
+ */
+export class TransactionRolledBackError extends PoolError {
+  constructor() {
+    super(
+      "TRANSACTION_ROLLED_BACK",
+      "Cannot commit: the server rolled the transaction back because a statement in it failed",
+    );
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * What the pool counts, as returned by `ConnectionPool.getMetrics()`.
+ *
+ * @module
+ */
+
+/**
+ * Counters that only grow over the pool's life.
+ *
+ * @example
+ * ```ts
+ * import type { PoolCounters } from "@x/pool";
+ *
+ * function closedByLimits(counters: PoolCounters): number {
+ *   return counters.maxIdleClosed + counters.maxIdleTimeClosed + counters.maxLifetimeClosed;
+ * }
+ * ```
+ */
+export interface PoolCounters {
+  /** Connections handed to callers. */
+  acquireCount: number;
+  /** Acquisitions that had to wait because no connection was idle. */
+  waitCount: number;
+  /** Milliseconds spent waiting, summed over every wait that ended. */
+  waitDuration: number;
+  /** Waits that ended with `AcquireTimeoutError`. */
+  acquireTimeouts: number;
+  /** Connections the driver opened. */
+  connectionsCreated: number;
+  /** Attempts to open a connection that failed or timed out. */
+  connectErrors: number;
+  /** Connections closed on release because `maxIdleConns` were already idle. */
+  maxIdleClosed: number;
+  /** Connections closed after being idle for `connMaxIdleTime`. */
+  maxIdleTimeClosed: number;
+  /** Connections closed after living for `connMaxLifetime`. */
+  maxLifetimeClosed: number;
+  /**
+   * Connections that closed on their own (ended by the server or the
+   * network), or that could not be reset after a release mid-transaction.
+   */
+  connectionsLost: number;
+  /** Health-check pings that succeeded. */
+  healthChecksPassed: number;
+  /** Health-check pings that failed; each failed connection was closed. */
+  healthChecksFailed: number;
+  /** Milliseconds spent in health-check pings, summed. */
+  healthCheckDuration: number;
+}
+
+/**
+ * A snapshot of the pool: its connections now, its counters since it was
+ * created, and derived figures.
+ *
+ * `openConnections` is always `inUse + idle + connecting + checking`, and
+ * never more than `maxOpenConnections`.
+ *
+ * @example Printing the pool's state
+ * ```ts
+ * import type { PoolMetrics } from "@x/pool";
+ *
+ * function describe(m: PoolMetrics): string {
+ *   return `${m.inUse}/${m.openConnections} in use, ${m.waiting} waiting, p99 ${m.acquireTimeP99} ms`;
+ * }
+ * ```
+ */
+export interface PoolMetrics extends PoolCounters {
+  /** The `maxOpenConns` limit. */
+  maxOpenConnections: number;
+  /** Connections open or being opened. */
+  openConnections: number;
+  /** Connections held by callers. */
+  inUse: number;
+  /** Connections ready to be handed out. */
+  idle: number;
+  /** Connections being opened. */
+  connecting: number;
+  /**
+   * Connections busy with the pool's own round trips: a health-check ping,
+   * or the rollback of a connection released mid-transaction.
+   */
+  checking: number;
+  /** Callers waiting for a connection now. */
+  waiting: number;
+  /**
+   * The median time from `getConnection()` to hand-out, in milliseconds,
+   * over the pool's life; within 19% (bucket resolution). A hand-out from
+   * the idle set counts as 0.
+   */
+  acquireTimeP50: number;
+  /** The 99th percentile of the same, in milliseconds. */
+  acquireTimeP99: number;
+  /** As `ConnectionPool.getUtilization()`: percent of open-connection time in use, over the last 10 s. */
+  utilization: number;
+}
+
+/** A fresh set of counters, all zero. */
+export function zeroCounters(): PoolCounters {
+  return {
+    acquireCount: 0,
+    waitCount: 0,
+    waitDuration: 0,
+    acquireTimeouts: 0,
+    connectionsCreated: 0,
+    connectErrors: 0,
+    maxIdleClosed: 0,
+    maxIdleTimeClosed: 0,
+    maxLifetimeClosed: 0,
+    connectionsLost: 0,
+    healthChecksPassed: 0,
+    healthChecksFailed: 0,
+    healthCheckDuration: 0,
+  };
+}

@@ -1,0 +1,206 @@
+/**
+ * Transactions over a pooled connection: `BEGIN` with its modes, then
+ * `COMMIT` or `ROLLBACK`, then the connection goes back to the pool.
+ *
+ * @module
+ */
+
+import type { ExecuteOptions, PoolConnection } from "./connection.ts";
+import type { QueryResult } from "./driver.ts";
+import { TransactionFinishedError, TransactionRolledBackError } from "./errors.ts";
+
+/**
+ * PostgreSQL's isolation levels.
+ *
+ * @example
+ * ```ts
+ * import type { IsolationLevel } from "@x/pool";
+ *
+ * const level: IsolationLevel = "serializable";
+ * ```
+ */
+export type IsolationLevel =
+  | "read uncommitted"
+  | "read committed"
+  | "repeatable read"
+  | "serializable";
+
+const ISOLATION_LEVELS: ReadonlySet<string> = new Set<IsolationLevel>([
+  "read uncommitted",
+  "read committed",
+  "repeatable read",
+  "serializable",
+]);
+
+/**
+ * How a transaction starts. Modes left out take the server's defaults.
+ *
+ * @example A read-only snapshot
+ * ```ts
+ * import type { TransactionOptions } from "@x/pool";
+ *
+ * const options: TransactionOptions = {
+ *   isolationLevel: "repeatable read",
+ *   readOnly: true,
+ *   signal: AbortSignal.timeout(5_000),
+ * };
+ * ```
+ */
+export interface TransactionOptions {
+  /** The isolation level. Default: the server's (`read committed`). */
+  isolationLevel?: IsolationLevel;
+  /** Reject every write in the transaction. Default false. */
+  readOnly?: boolean;
+  /**
+   * With `serializable` and `readOnly`, wait for a snapshot that cannot
+   * fail with a serialization error. Default false.
+   */
+  deferrable?: boolean;
+  /** Ends the wait for a connection, or cancels `BEGIN`, when it aborts. */
+  signal?: AbortSignal;
+}
+
+/**
+ * An open transaction on one pooled connection. End it with `commit()` or
+ * `rollback()`; either gives the connection back to the pool. With
+ * `await using`, a transaction left open is rolled back.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionPool, postgresDriver } from "@x/pool";
+ *
+ * const pool = new ConnectionPool({ driver: postgresDriver(Deno.env.get("DATABASE_URL")!) });
+ * await using tx = await pool.beginTx({ isolationLevel: "serializable" });
+ * await tx.execute("update accounts set balance = balance - $1 where id = $2", [10, 1]);
+ * await tx.execute("update accounts set balance = balance + $1 where id = $2", [10, 2]);
+ * await tx.commit();
+ * ```
+ */
+export interface Transaction extends AsyncDisposable {
+  /**
+   * Runs one statement inside the transaction.
+   *
+   * @throws {TransactionFinishedError} After `commit()` or `rollback()`.
+   */
+  execute<Row = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+    options?: ExecuteOptions,
+  ): Promise<QueryResult<Row>>;
+  /**
+   * Commits, then releases the connection.
+   *
+   * @throws {TransactionRolledBackError} When the server rolled back instead,
+   * because a statement in the transaction had failed.
+   * @throws {TransactionFinishedError} When the transaction already ended.
+   */
+  commit(): Promise<void>;
+  /**
+   * Rolls back, then releases the connection.
+   *
+   * @throws {TransactionFinishedError} When the transaction already ended.
+   */
+  rollback(): Promise<void>;
+  /**
+   * `"open"` until `commit()` or `rollback()` is called. A `commit()` that
+   * fails leaves `"rolled back"`: the server rolled back, or the connection
+   * was lost before the outcome was known.
+   */
+  readonly status: "open" | "committed" | "rolled back";
+}
+
+/**
+ * Builds the `BEGIN` statement for `options`.
+ *
+ * @throws {RangeError} An unknown isolation level.
+ * @throws {TypeError} `readOnly` or `deferrable` not a boolean.
+ */
+export function beginStatement(options: TransactionOptions = {}): string {
+  const { isolationLevel, readOnly, deferrable } = options;
+  const modes: string[] = [];
+  if (isolationLevel !== undefined) {
+    if (!ISOLATION_LEVELS.has(isolationLevel)) {
+      throw new RangeError(
+        `Cannot begin transaction: isolationLevel must be one of ${
+          [...ISOLATION_LEVELS].map((level) => `"${level}"`).join(", ")
+        }, got ${JSON.stringify(isolationLevel)}`,
+      );
+    }
+    modes.push(`isolation level ${isolationLevel}`);
+  }
+  if (readOnly !== undefined) modes.push(flag("readOnly", readOnly) ? "read only" : "read write");
+  if (deferrable !== undefined) {
+    modes.push(flag("deferrable", deferrable) ? "deferrable" : "not deferrable");
+  }
+  return modes.length === 0 ? "begin" : `begin ${modes.join(", ")}`;
+}
+
+function flag(name: string, value: unknown): boolean {
+  if (typeof value !== "boolean") {
+    throw new TypeError(`Cannot begin transaction: ${name} must be a boolean, got ${typeof value}`);
+  }
+  return value;
+}
+
+/** A transaction over a connection on which `BEGIN` has already run. */
+export class OpenTransaction implements Transaction {
+  readonly #connection: PoolConnection;
+  #status: Transaction["status"] = "open";
+
+  constructor(connection: PoolConnection) {
+    this.#connection = connection;
+  }
+
+  get status(): Transaction["status"] {
+    return this.#status;
+  }
+
+  execute<Row = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+    options?: ExecuteOptions,
+  ): Promise<QueryResult<Row>> {
+    if (this.#status !== "open") {
+      return Promise.reject(new TransactionFinishedError("execute", this.#status));
+    }
+    return this.#connection.execute<Row>(text, params, options);
+  }
+
+  async commit(): Promise<void> {
+    let command: string;
+    try {
+      ({ command } = await this.#end("commit", "committed"));
+    } catch (error) {
+      if (!(error instanceof TransactionFinishedError)) this.#status = "rolled back";
+      throw error;
+    }
+    // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not an error.
+    if (command === "ROLLBACK") {
+      this.#status = "rolled back";
+      throw new TransactionRolledBackError();
+    }
+  }
+
+  async rollback(): Promise<void> {
+    await this.#end("rollback", "rolled back");
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#status === "open") await this.rollback();
+  }
+
+  async #end(
+    statement: "commit" | "rollback",
+    outcome: Transaction["status"],
+  ): Promise<QueryResult> {
+    if (this.#status !== "open") throw new TransactionFinishedError(statement, this.#status);
+    // Set before the round trip, so a second commit() or rollback() is refused at once.
+    this.#status = outcome;
+    try {
+      return await this.#connection.execute(statement);
+    } finally {
+      // A connection left dirty by a failed COMMIT or ROLLBACK is reset or closed by the pool.
+      this.#connection.release();
+    }
+  }
+}
