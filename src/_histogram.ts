@@ -31,7 +31,7 @@ export class LatencyHistogram {
 
   /**
    * The value below which `fraction` (0 to 1) of the samples fall, as the
-   * upper edge of its bucket, never above the largest sample. 0 when empty.
+   * upper edge of its bucket (0 for bucket 0), never above the largest sample. 0 when empty.
    */
   percentile(fraction: number): number {
     if (this.#total === 0) return 0;
@@ -53,7 +53,7 @@ function bucketOf(ms: number): number {
 }
 
 function upperEdge(index: number): number {
-  if (index === 0) return MIN_MS;
+  if (index === 0) return 0; // Values under MIN_MS count as 0, like a hand-out from the idle set.
   if (index === BUCKETS - 1) return Infinity;
   return MIN_MS * 2 ** (index / STEPS_PER_DOUBLING);
 }

@@ -131,6 +131,14 @@ const DURATION_DEFAULTS = {
   closeTimeout: 10_000,
 } as const;
 
+const CLOCK_METHODS = [
+  "now",
+  "setTimeout",
+  "clearTimeout",
+  "setInterval",
+  "clearInterval",
+] as const;
+
 const KNOWN_OPTIONS = new Set<string>([
   "driver",
   "maxOpenConns",
@@ -164,7 +172,7 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
   if (onError !== undefined && typeof onError !== "function") {
     throw new TypeError(`Cannot create pool: onError must be a function, got ${describe(onError)}`);
   }
-  if (clock !== undefined && typeof clock?.now !== "function") {
+  if (clock !== undefined && !CLOCK_METHODS.every((name) => typeof clock?.[name] === "function")) {
     throw new TypeError(`Cannot create pool: clock must implement Clock, got ${describe(clock)}`);
   }
   const maxOpenConns = size(options, "maxOpenConns", 10, 1);

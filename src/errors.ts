@@ -25,6 +25,8 @@ export class PoolError extends Error {
   readonly code: string;
 
   /**
+   * Creates an error with a code.
+   *
    * @param code A stable, machine-readable name of the condition.
    * @param message What happened, in a sentence.
    * @param options The underlying error, if any, as `cause`.
@@ -49,7 +51,11 @@ export class PoolError extends Error {
  * ```
  */
 export class PoolClosedError extends PoolError {
-  /** @param message What was refused. */
+  /**
+   * Creates the error.
+   *
+   * @param message What was refused.
+   */
   constructor(message = "Cannot use the pool: it is closed") {
     super("POOL_CLOSED", message);
   }
@@ -71,6 +77,8 @@ export class AcquireTimeoutError extends PoolError {
   readonly timeout: number;
 
   /**
+   * Creates the error.
+   *
    * @param timeout The timeout that ran out, in milliseconds.
    * @param options The last connect error, if any, as `cause`.
    */
@@ -100,7 +108,11 @@ export class ConnectTimeoutError extends PoolError {
   /** The timeout that ran out, in milliseconds. */
   readonly timeout: number;
 
-  /** @param timeout The timeout that ran out, in milliseconds. */
+  /**
+   * Creates the error.
+   *
+   * @param timeout The timeout that ran out, in milliseconds.
+   */
   constructor(timeout: number) {
     super(
       "CONNECT_TIMEOUT",
@@ -122,7 +134,11 @@ export class ConnectTimeoutError extends PoolError {
  * ```
  */
 export class ConnectionReleasedError extends PoolError {
-  /** @param action The call that was refused, such as `"execute"`. */
+  /**
+   * Creates the error.
+   *
+   * @param action The call that was refused, such as `"execute"`.
+   */
   constructor(action: string) {
     super(
       "CONNECTION_RELEASED",
@@ -144,6 +160,8 @@ export class ConnectionReleasedError extends PoolError {
  */
 export class TransactionFinishedError extends PoolError {
   /**
+   * Creates the error.
+   *
    * @param action The call that was refused, such as `"commit"`.
    * @param outcome How the transaction ended: `"committed"` or `"rolled back"`.
    */
@@ -169,6 +187,7 @@ export class TransactionFinishedError extends PoolError {
  * ```
  */
 export class TransactionRolledBackError extends PoolError {
+  /** Creates the error. */
   constructor() {
     super(
       "TRANSACTION_ROLLED_BACK",

@@ -140,6 +140,7 @@ export class ConnectionPool implements AsyncDisposable {
    * @throws {PoolClosedError} When the pool is closed, or closes while waiting.
    * @throws {AcquireTimeoutError} When none became free in time.
    * @throws {RangeError} An invalid `timeout`.
+   * @throws {TypeError} A `timeout` that is not a number, or a `signal` that is not an AbortSignal.
    *
    * @example
    * ```ts
@@ -158,6 +159,13 @@ export class ConnectionPool implements AsyncDisposable {
     let signal: AbortSignal | undefined;
     if (options !== undefined) {
       signal = options.signal;
+      if (signal !== undefined && !(signal instanceof AbortSignal)) {
+        return Promise.reject(
+          new TypeError(
+            `Cannot get a connection: signal must be an AbortSignal, got ${typeof signal}`,
+          ),
+        );
+      }
       if (signal?.aborted) return Promise.reject(signal.reason);
       try {
         timeout = validateDuration("Cannot get a connection: timeout", options.timeout, timeout);
@@ -522,7 +530,8 @@ export class ConnectionPool implements AsyncDisposable {
         if (entry.state === "closed") return;
         this.#checking--;
         if (!this.#closing) this.#report(error, "reset");
-        this.#retire(entry, "connectionsLost");
+        // A reset that close() aborted lost nothing: the pool is closing the connection itself.
+        this.#retire(entry, this.#closing ? undefined : "connectionsLost");
         this.#checkDrained();
       },
     ));
