@@ -56,7 +56,10 @@ try {
       `${total} queries in ${seconds.toFixed(2)} s (${Math.round(total / seconds)}/s)`,
   );
 
-  const metrics = pool.getMetrics();
+  const metrics = Object.entries(pool.getMetrics()).map(([name, value]) => ({
+    metric: name,
+    value: Number.isInteger(value) ? value : Number(value.toFixed(3)),
+  }));
   console.table(metrics);
   console.log(`utilization over the last 10 s: ${pool.getUtilization().toFixed(1)}%`);
   await pool.execute("drop table demo_users");

@@ -84,12 +84,14 @@ export interface PoolOptions {
   /**
    * Milliseconds one round trip of the pool's own may take: a health-check
    * ping, or the rollback of a connection released mid-transaction. A
-   * connection that does not answer in time is closed. Default 5,000 (5 s).
+   * connection that does not answer in time is closed. 0 means no limit.
+   * Default 5,000 (5 s).
    */
   checkTimeout?: number;
   /**
    * Milliseconds `close()` waits for connections in use to be released
-   * before it closes them under their holders. Default 10,000 (10 s).
+   * before it closes them under their holders; 0 closes them at once.
+   * Default 10,000 (10 s).
    */
   closeTimeout?: number;
   /**

@@ -80,7 +80,7 @@ export class AcquireTimeoutError extends PoolError {
    * Creates the error.
    *
    * @param timeout The timeout that ran out, in milliseconds.
-   * @param options The last connect error, if any, as `cause`.
+   * @param options What led to it, if known, as `cause`.
    */
   constructor(timeout: number, options?: ErrorOptions) {
     super(

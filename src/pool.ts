@@ -157,7 +157,7 @@ export class ConnectionPool implements AsyncDisposable {
     }
     let timeout = this.#options.acquireTimeout;
     let signal: AbortSignal | undefined;
-    if (options !== undefined) {
+    if (options != null) {
       signal = options.signal;
       if (signal !== undefined && !(signal instanceof AbortSignal)) {
         return Promise.reject(

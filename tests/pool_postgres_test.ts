@@ -1,0 +1,278 @@
+/**
+ * The pool over postgres.js against a real PostgreSQL. After every test, the
+ * pool's open connections are exactly its backends on the server, and none
+ * is in use.
+ */
+
+import { after, afterEach, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import {
+  ConnectionPool,
+  type PoolOptions,
+  postgresDriver,
+  TransactionFinishedError,
+  TransactionRolledBackError,
+} from "../mod.ts";
+import { type Admin, admin, startPostgres, type TestPostgres, waitFor } from "./_postgres.ts";
+
+// Started here rather than in before(): Bun gives hooks 5 s, and a cold start can take longer.
+const server: TestPostgres = await startPostgres();
+const db: Admin = admin(server.url);
+/** The pool the running test made; checked and closed after it. */
+let pool: ConnectionPool | undefined;
+let poolName = "";
+let poolCount = 0;
+
+function openPool(options: Omit<PoolOptions, "driver"> = {}): ConnectionPool {
+  poolName = `x-pool-test-${++poolCount}`;
+  pool = new ConnectionPool({
+    driver: postgresDriver({ ...server.options, connection: { application_name: poolName } }),
+    maxOpenConns: 4,
+    ...options,
+  });
+  return pool;
+}
+
+async function backendStates(): Promise<string[]> {
+  const rows = await db.query<{ state: string }>(
+    "select state from pg_stat_activity where application_name = $1",
+    [poolName],
+  );
+  return rows.map((row) => row.state);
+}
+
+describe("ConnectionPool on PostgreSQL", () => {
+  before(async () => {
+    await db.query("drop table if exists pool_items");
+    await db.query("create table pool_items (id int primary key, name text not null)");
+  });
+
+  afterEach(async () => {
+    if (pool === undefined) return;
+    const current = pool;
+    pool = undefined;
+    try {
+      // Connections lost or retired close asynchronously; give them a moment to leave the server.
+      await waitFor("the pool's backends to match its open connections", async () => {
+        const { openConnections, inUse } = current.getMetrics();
+        return inUse === 0 && (await backendStates()).length === openConnections;
+      });
+      assert.ok(
+        !(await backendStates()).includes("idle in transaction"),
+        "no backend of the pool is left inside a transaction",
+      );
+    } finally {
+      await current.close();
+    }
+    await waitFor("the closed pool's backends to leave", async () => {
+      return (await backendStates()).length === 0;
+    });
+    await db.query("truncate pool_items");
+  });
+
+  after(async () => {
+    await db.close();
+    await server.stop();
+  });
+
+  it("runs a statement with parameters and returns rows, count and command", async () => {
+    const pool = openPool();
+    const result = await pool.execute("select $1::int as n, $2::text as s", [7, "seven"]);
+    assert.deepEqual(result, { rows: [{ n: 7, s: "seven" }], rowCount: 1, command: "SELECT" });
+    const insert = await pool.execute(
+      "insert into pool_items (id, name) values ($1, $2), ($3, $4)",
+      [1, "a", 2, "b"],
+    );
+    assert.equal(insert.rowCount, 2);
+    assert.equal(insert.command, "INSERT");
+  });
+
+  it("passes a database error through with its SQLSTATE and keeps the connection", async () => {
+    const pool = openPool({ maxOpenConns: 1 });
+    await pool.execute("insert into pool_items (id, name) values (1, 'a')");
+    await assert.rejects(
+      pool.execute("insert into pool_items (id, name) values (1, 'again')"),
+      (error: { code?: string }) => error.code === "23505",
+    );
+    const { rows } = await pool.execute("select count(*)::int as n from pool_items");
+    assert.deepEqual(rows, [{ n: 1 }]);
+    assert.equal(pool.getMetrics().connectionsCreated, 1);
+  });
+
+  it("reuses one backend for sequential statements", async () => {
+    const pool = openPool();
+    const pids = new Set<number>();
+    for (let i = 0; i < 5; i++) {
+      const { rows } = await pool.execute<{ pid: number }>("select pg_backend_pid() as pid");
+      pids.add(rows[0].pid);
+    }
+    assert.equal(pids.size, 1);
+    assert.equal(pool.getMetrics().openConnections, 1);
+  });
+
+  it("commits a transaction that returns and rolls back one that throws", async () => {
+    const pool = openPool();
+    const id = await pool.transaction(async (tx) => {
+      await tx.execute("insert into pool_items (id, name) values (1, 'kept')");
+      return 1;
+    });
+    assert.equal(id, 1);
+    const failure = new Error("changed my mind");
+    await assert.rejects(
+      pool.transaction(async (tx) => {
+        await tx.execute("insert into pool_items (id, name) values (2, 'dropped')");
+        throw failure;
+      }),
+      (error) => error === failure,
+    );
+    const { rows } = await pool.execute("select id from pool_items order by id");
+    assert.deepEqual(rows, [{ id: 1 }]);
+  });
+
+  for (
+    const level of [
+      "read uncommitted",
+      "read committed",
+      "repeatable read",
+      "serializable",
+    ] as const
+  ) {
+    it(`applies the isolation level "${level}"`, async () => {
+      const pool = openPool();
+      const tx = await pool.beginTx({ isolationLevel: level });
+      const { rows } = await tx.execute<{ transaction_isolation: string }>(
+        "show transaction_isolation",
+      );
+      await tx.commit();
+      assert.equal(rows[0].transaction_isolation, level);
+    });
+  }
+
+  it("rejects writes in a read-only transaction with SQLSTATE 25006", async () => {
+    const pool = openPool();
+    const attempt = pool.transaction(async (tx) => {
+      const { rows } = await tx.execute("show transaction_read_only");
+      assert.deepEqual(rows, [{ transaction_read_only: "on" }]);
+      await assert.rejects(
+        tx.execute("insert into pool_items (id, name) values (1, 'no')"),
+        (error: { code?: string }) => error.code === "25006",
+      );
+    }, { readOnly: true, isolationLevel: "serializable", deferrable: true });
+    // The failed insert made the server roll back; commit() says so.
+    await assert.rejects(attempt, TransactionRolledBackError);
+    const { rows } = await pool.execute("select count(*)::int as n from pool_items");
+    assert.deepEqual(rows, [{ n: 0 }]);
+  });
+
+  it("reports a commit that the server turned into a rollback", async () => {
+    const pool = openPool();
+    const tx = await pool.beginTx();
+    await tx.execute("insert into pool_items (id, name) values (1, 'lost')");
+    await assert.rejects(tx.execute("select 1/0"), (error: { code?: string }) => {
+      return error.code === "22012";
+    });
+    await assert.rejects(tx.commit(), TransactionRolledBackError);
+    assert.equal(tx.status, "rolled back");
+    await assert.rejects(tx.rollback(), TransactionFinishedError);
+    const { rows } = await pool.execute("select count(*)::int as n from pool_items");
+    assert.deepEqual(rows, [{ n: 0 }]);
+  });
+
+  it("rolls back a connection released inside a transaction before lending it again", async () => {
+    const pool = openPool({ maxOpenConns: 1 });
+    const conn = await pool.getConnection();
+    await conn.execute("begin");
+    await conn.execute("insert into pool_items (id, name) values (1, 'uncommitted')");
+    conn.release();
+    const next = await pool.getConnection();
+    try {
+      // Inside the old transaction this connection would see its own uncommitted row.
+      const { rows } = await next.execute("select count(*)::int as n from pool_items");
+      assert.deepEqual(rows, [{ n: 0 }], "the next user starts outside the old transaction");
+      const count = await db.query<{ n: number }>("select count(*)::int as n from pool_items");
+      assert.deepEqual(count, [{ n: 0 }]);
+    } finally {
+      next.release();
+    }
+    assert.equal(pool.getMetrics().connectionsCreated, 1, "the rolled-back connection was reused");
+  });
+
+  it("notices an idle backend terminated by the server and replaces it", async () => {
+    const errors: string[] = [];
+    const pool = openPool({ onError: (_error, event) => errors.push(event) });
+    const first = await pool.execute<{ pid: number }>("select pg_backend_pid() as pid");
+    assert.equal(await db.terminate(poolName), 1);
+    await waitFor("the pool to drop the terminated connection", () => {
+      return pool.getMetrics().openConnections === 0;
+    });
+    assert.equal(pool.getMetrics().connectionsLost, 1);
+    assert.deepEqual(errors, ["connectionLost"]);
+    const second = await pool.execute<{ pid: number }>("select pg_backend_pid() as pid");
+    assert.notEqual(second.rows[0].pid, first.rows[0].pid);
+  });
+
+  it("retires a connection whose backend was terminated while in use", async () => {
+    const pool = openPool();
+    const conn = await pool.getConnection();
+    const { rows } = await conn.execute<{ pid: number }>("select pg_backend_pid() as pid");
+    await db.query("select pg_terminate_backend($1)", [rows[0].pid]);
+    await assert.rejects(conn.execute("select 1"));
+    conn.release();
+    assert.equal(pool.getMetrics().connectionsLost, 1);
+    assert.equal(pool.getMetrics().openConnections, 0);
+    const next = await pool.execute<{ pid: number }>("select pg_backend_pid() as pid");
+    assert.notEqual(next.rows[0].pid, rows[0].pid);
+  });
+
+  it("cancels a running statement on the server when its signal aborts", async () => {
+    const pool = openPool({ maxOpenConns: 1 });
+    const controller = new AbortController();
+    const running = pool.execute("select pg_sleep(30)", [], { signal: controller.signal });
+    await waitFor("the statement to run", async () => {
+      return (await backendStates()).includes("active");
+    });
+    const reason = new Error("stop");
+    controller.abort(reason);
+    await assert.rejects(running, (error) => error === reason);
+    const { rows } = await pool.execute("select 1 as n");
+    assert.deepEqual(rows, [{ n: 1 }]);
+    assert.equal(pool.getMetrics().connectionsCreated, 1, "the connection survived the cancel");
+  });
+
+  it("serves 40 concurrent callers with 4 connections and never opens more", async () => {
+    const pool = openPool({ maxOpenConns: 4 });
+    let most = 0;
+    const results = await Promise.all(
+      Array.from({ length: 40 }, async (_, caller) => {
+        const { rows } = await pool.execute<{ n: number }>(
+          "select $1::int as n, pg_sleep(0.005)",
+          [caller],
+        );
+        most = Math.max(most, pool.getMetrics().openConnections);
+        return rows[0].n;
+      }),
+    );
+    assert.deepEqual(results, Array.from({ length: 40 }, (_, i) => i));
+    const metrics = pool.getMetrics();
+    assert.ok(most <= 4, `at most 4 open, saw ${most}`);
+    assert.equal(metrics.connectionsCreated, 4);
+    assert.ok(metrics.waitCount > 0, "some callers waited");
+    assert.equal(metrics.acquireCount, 40);
+  });
+
+  it("pings idle connections on the health interval", async () => {
+    const pool = openPool({ healthInterval: 50 });
+    await Promise.all([pool.execute("select 1"), pool.execute("select 1")]);
+    await waitFor("two health checks to pass", () => pool.getMetrics().healthChecksPassed >= 2);
+    assert.equal(pool.getMetrics().healthChecksFailed, 0);
+  });
+
+  it("closes every backend on close()", async () => {
+    const pool = openPool();
+    await Promise.all(Array.from({ length: 4 }, () => pool.execute("select pg_sleep(0.01)")));
+    assert.equal((await backendStates()).length, 4);
+    await pool.close();
+    await waitFor("every backend to leave", async () => (await backendStates()).length === 0);
+    assert.equal(pool.getMetrics().openConnections, 0);
+  });
+});
