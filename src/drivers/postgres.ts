@@ -1,7 +1,7 @@
 /**
  * A {@linkcode Driver} for PostgreSQL on top of
- * [postgres.js](https://github.com/porsager/postgres) 3.4. The only file that
- * imports `postgres`.
+ * [postgres.js](https://github.com/porsager/postgres) 3.4. With its
+ * `_postgres_*` helpers, the only module that imports `postgres`.
  *
  * Each pooled connection is one postgres.js instance with `max: 1` and no
  * timers of its own, so its single socket lives exactly as long as the pool
@@ -24,6 +24,16 @@
 
 import postgres from "postgres";
 import type { Driver, DriverConnection, QueryResult } from "../driver.ts";
+import {
+  type ArrayType,
+  arrayTypesFrom,
+  FETCH_ARRAY_TYPES,
+  installArrayTypes,
+} from "./_postgres_arrays.ts";
+import { cancelStatement } from "./_postgres_cancel.ts";
+import { breaksConnection, connectionError } from "./_postgres_errors.ts";
+import { type Options, resolveOptions } from "./_postgres_options.ts";
+import { transactionOpenAfter } from "./_postgres_transaction.ts";
 
 /**
  * Connection options, handed to postgres.js as they are (other postgres.js
@@ -208,35 +218,9 @@ export function postgresDriver(
   return new PostgresDriver(resolveOptions(urlOrOptions, driverOptions));
 }
 
-type Options = postgres.Options<Record<string, postgres.PostgresType>>;
 type Sql = postgres.Sql<Record<string, unknown>>;
 type Statement = postgres.PendingQuery<postgres.Row[]>;
 type Rows = postgres.RowList<postgres.Row[]>;
-/** An element type's OID and its array type's OID. */
-type ArrayType = readonly [element: number, array: number];
-
-const OWNED_OPTIONS = [
-  "max",
-  "idle_timeout",
-  "max_lifetime",
-  "fetch_types",
-  "onclose",
-  "backoff",
-  "timeout",
-] as const;
-
-const FETCH_ARRAY_TYPES = `
-  select b.oid as element, b.typarray as array
-  from pg_catalog.pg_type a
-  join pg_catalog.pg_type b on b.oid = a.typelem
-  where a.typcategory = 'A' and b.typarray <> 0
-  group by b.oid, b.typarray
-  order by b.oid`;
-
-/** A plain COMMIT/END/ROLLBACK/ABORT, which ends the transaction for good. */
-const ENDS_TRANSACTION =
-  /^(?:commit|end|rollback|abort)(?:\s+(?:work|transaction))?(?:\s+and\s+no\s+chain)?\s*;?$/i;
-const SQL_COMMENTS = /--[^\n]*|\/\*[\s\S]*?\*\//g;
 
 const noop = () => {};
 
@@ -307,12 +291,12 @@ class PostgresConnection implements DriverConnection {
     options: Options,
     arrayTypes: readonly ArrayType[] | undefined,
     signal: AbortSignal,
-  ): Promise<{ connection: PostgresConnection; arrayTypes: ArrayType[] }> {
+  ): Promise<{ connection: PostgresConnection; arrayTypes: readonly ArrayType[] }> {
     const connection = new PostgresConnection(options);
     const sql = connection.#sql;
-    if (arrayTypes) installArrayTypes(sql, arrayTypes);
+    if (arrayTypes) installArrayTypes(sql.options, arrayTypes);
     // postgres.js connects lazily: the first statement opens the socket.
-    const first: Statement = arrayTypes ? sql.unsafe("") : sql.unsafe(FETCH_ARRAY_TYPES);
+    const first: Statement = sql.unsafe(arrayTypes ? "" : FETCH_ARRAY_TYPES);
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         reject(signal.reason);
@@ -320,13 +304,10 @@ class PostgresConnection implements DriverConnection {
         // opening, so let the attempt settle first. connect_timeout bounds
         // that, except when a proxy hangs up during startup: postgres.js then
         // retries forever, which the timer stops.
-        const timer = setTimeout(
-          () => sql.end({ timeout: 0 }).then(noop, noop),
-          (options.connect_timeout ?? 30) * 1000,
-        );
+        const timer = setTimeout(() => connection.#end(), connection.#closeTimeout);
         const end = () => {
           clearTimeout(timer);
-          sql.end({ timeout: 0 }).then(noop, noop);
+          connection.#end();
         };
         first.then(end, end);
       };
@@ -335,16 +316,13 @@ class PostgresConnection implements DriverConnection {
         (rows) => {
           signal.removeEventListener("abort", onAbort);
           if (signal.aborted) return;
-          const types = arrayTypes ?? Array.from(
-            rows,
-            (row): ArrayType => [Number(row.element), Number(row.array)],
-          );
-          if (!arrayTypes) installArrayTypes(sql, types);
+          const types = arrayTypes ?? arrayTypesFrom(rows);
+          if (!arrayTypes) installArrayTypes(sql.options, types);
           if (connection.#closed) {
             const error = connection.#closedError("connect");
             connection.close().then(() => reject(error));
           } else {
-            resolve({ connection, arrayTypes: [...types] });
+            resolve({ connection, arrayTypes: types });
           }
         },
         (error) => {
@@ -419,7 +397,7 @@ class PostgresConnection implements DriverConnection {
       // The backend would otherwise run the statement to its end, and only
       // read the Terminate message, and close the socket, after it.
       const cancelled = this.#cancelRunning?.();
-      this.#sql.end({ timeout: 0 }).then(noop, noop);
+      this.#end();
       // postgres.js only half-closes the socket and cannot destroy it; a
       // server that never answers would hold close() until TCP gives up.
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -514,17 +492,7 @@ class PostgresConnection implements DriverConnection {
   }
 
   #track(text: string, command: string | undefined): void {
-    if (command === "BEGIN" || command === "START TRANSACTION") {
-      this.#transaction = true;
-    } else if (command === "COMMIT" || command === "ROLLBACK") {
-      // Same tags for ROLLBACK TO SAVEPOINT and ... AND CHAIN, which keep the
-      // transaction open; anything not plainly ending it counts as open.
-      this.#transaction = !ENDS_TRANSACTION.test(
-        text.replace(SQL_COMMENTS, " ").trim(),
-      );
-    } else if (command === "PREPARE TRANSACTION") {
-      this.#transaction = false;
-    }
+    this.#transaction = transactionOpenAfter(this.#transaction, text, command);
   }
 
   /**
@@ -536,6 +504,11 @@ class PostgresConnection implements DriverConnection {
     if (this.#closed) return;
     this.#closed = true;
     this.#failure = error;
+    this.#end();
+  }
+
+  /** Ends the socket with a Terminate message, without waiting. */
+  #end(): void {
     this.#sql.end({ timeout: 0 }).then(noop, noop);
   }
 
@@ -577,265 +550,4 @@ class PostgresConnection implements DriverConnection {
       this.#closeReport?.error,
     );
   }
-}
-
-/**
- * Asks the server to cancel `query` if it is still running, and resolves when
- * the request has been delivered or has failed; never rejects.
- *
- * postgres.js's `query.cancel()` drops the promise of the cancel connection
- * (an unhandled rejection when that connection fails), so this calls the
- * function it wraps, `query.canceller`, and handles the promise. It waits one
- * macrotask first: postgres.js hands a query to the socket a microtask after
- * it is started, and cancelling before that marks the query cancelled without
- * ever settling the connection's queue state, which wedges it.
- */
-function cancelStatement(query: Statement): Promise<void> {
-  const internal = query as unknown as {
-    active?: boolean;
-    canceller?: ((query: unknown) => Promise<void>) | null;
-  };
-  return new Promise((resolve) => {
-    setTimeout(() => {
-      try {
-        const canceller = internal.canceller;
-        if (!internal.active) return resolve();
-        if (typeof canceller !== "function") {
-          query.cancel();
-          return resolve();
-        }
-        internal.canceller = null;
-        canceller(query).then(() => resolve(), () => resolve());
-      } catch {
-        resolve();
-      }
-    }, 0);
-  });
-}
-
-/** postgres.js's codes for statements it refused before sending them. */
-const REFUSED_BEFORE_SENDING = new Set([
-  "UNDEFINED_VALUE",
-  "MAX_PARAMETERS_EXCEEDED",
-]);
-
-/**
- * Whether a statement's error means the socket is broken: anything but an
- * error the server sent (short of FATAL or PANIC, which end the session) or
- * a statement postgres.js refused to send. Unknown errors count as broken.
- */
-function breaksConnection(error: unknown): boolean {
-  if (error instanceof postgres.PostgresError) {
-    return error.severity === "FATAL" || error.severity === "PANIC";
-  }
-  return !REFUSED_BEFORE_SENDING.has(
-    (error as { code?: string } | null)?.code ?? "",
-  );
-}
-
-function connectionError(message: string, cause?: unknown): Error {
-  return Object.assign(
-    new Error(message, cause === undefined ? undefined : { cause }),
-    { code: "CONNECTION_CLOSED" },
-  );
-}
-
-/**
- * Gives one postgres.js instance parsers and serializers for the array types,
- * as its own type fetch would, but parsing `NULL` elements as `null`. Handlers
- * the caller configured through `types` are kept.
- */
-function installArrayTypes(sql: Sql, types: readonly ArrayType[]): void {
-  const { parsers, serializers } = sql.options;
-  for (const [element, array] of types) {
-    if (parsers[array] && serializers[array]) continue;
-    const parse = parsers[element];
-    const serialize = serializers[element];
-    // Only box[] (OID 1020) separates its elements with ';'.
-    const delimiter = array === 1020 ? ";" : ",";
-    parsers[array] = (text: string) => parseArray(text, parse, delimiter);
-    serializers[array] = (value: unknown) => serializeArray(value, serialize, delimiter);
-  }
-}
-
-/** Parses an array's text form, such as `{1,NULL,"a \"b\""}` or `[0:1]={1,2}`. */
-function parseArray(
-  text: string,
-  parse: ((value: string) => unknown) | undefined,
-  delimiter: string,
-): unknown[] {
-  let i = text.indexOf("{");
-  const read = (): unknown[] => {
-    const items: unknown[] = [];
-    i++;
-    while (i < text.length) {
-      const char = text[i];
-      if (char === "}") {
-        i++;
-        return items;
-      } else if (char === delimiter) {
-        i++;
-      } else if (char === "{") {
-        items.push(read());
-      } else if (char === '"') {
-        let value = "";
-        for (i++; i < text.length && text[i] !== '"'; i++) {
-          if (text[i] === "\\") i++;
-          value += text[i];
-        }
-        i++;
-        items.push(parse ? parse(value) : value);
-      } else {
-        let end = i;
-        while (
-          end < text.length && text[end] !== delimiter && text[end] !== "}"
-        ) end++;
-        const value = text.slice(i, end);
-        i = end;
-        items.push(value === "NULL" ? null : parse ? parse(value) : value);
-      }
-    }
-    return items;
-  };
-  return read();
-}
-
-/** Serializes a JS array as an array literal; passes anything else through. */
-function serializeArray(
-  value: unknown,
-  serialize: ((value: unknown) => unknown) | undefined,
-  delimiter: string,
-): unknown {
-  if (!Array.isArray(value)) return value;
-  const items = value.map((item): string => {
-    if (Array.isArray(item)) {
-      return serializeArray(item, serialize, delimiter) as string;
-    }
-    if (item === null) return "NULL";
-    if (item === undefined) {
-      // postgres.js's code for an undefined parameter: not a broken socket.
-      throw Object.assign(
-        new TypeError(
-          "Cannot serialize an array parameter: it contains undefined, use null",
-        ),
-        { code: "UNDEFINED_VALUE" },
-      );
-    }
-    const text = String(serialize ? serialize(item) : item);
-    return `"${text.replace(/[\\"]/g, "\\$&")}"`;
-  });
-  return `{${items.join(delimiter)}}`;
-}
-
-function resolveOptions(
-  urlOrOptions: string | PostgresDriverOptions,
-  driverOptions: PostgresDriverOptions | undefined,
-): Options {
-  const base: Record<string, unknown> = typeof urlOrOptions === "string"
-    ? parseUrl(urlOrOptions)
-    : { ...urlOrOptions };
-  const extra: Record<string, unknown> = { ...driverOptions };
-  const given: Record<string, unknown> = {
-    ...base,
-    ...extra,
-    connection: {
-      ...base.connection as object,
-      ...extra.connection as object,
-    },
-  };
-  for (const key of OWNED_OPTIONS) {
-    if (given[key] !== undefined) {
-      throw new TypeError(
-        `Cannot create the postgres driver: the pool owns each connection's lifetime, so "${key}" is not supported`,
-      );
-    }
-  }
-  const { user, pass, db, hostname, ...rest } = given;
-  const username = given.username ?? user;
-  if (typeof username !== "string" || username === "") {
-    throw new TypeError(
-      "Cannot create the postgres driver: no username in the URL or options",
-    );
-  }
-  const port = Number(given.port ?? 5432);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new RangeError(
-      `Cannot create the postgres driver: port (${given.port}) is not an integer from 1 to 65535`,
-    );
-  }
-  const host = String(given.host ?? hostname ?? "localhost");
-  const password = given.password ?? pass;
-  // One host goes in as an array, so postgres.js does not split it on ':'
-  // (IPv6); a comma-separated list is left for postgres.js to split.
-  const several = host.includes(",");
-  return {
-    ...rest,
-    host: several ? host : [host],
-    port: several ? port : [port],
-    path: given.path ??
-      (host.startsWith("/") ? `${host}/.s.PGSQL.${port}` : undefined),
-    username,
-    database: String(given.database ?? db ?? username),
-    // A function, because postgres.js reads PGPASSWORD for a falsy password.
-    password: (password || (() => "")) as Options["password"],
-    ssl: given.ssl ?? false,
-    sslnegotiation: given.sslnegotiation ?? null,
-    connect_timeout: given.connect_timeout ?? 30,
-    keep_alive: given.keep_alive ?? 60,
-    prepare: given.prepare ?? false,
-    debug: given.debug ?? false,
-    max_pipeline: given.max_pipeline ?? 100,
-    publications: given.publications ?? "alltables",
-    onnotice: given.onnotice ?? noop,
-    connection: {
-      application_name: "postgres.js",
-      ...given.connection as object,
-    },
-    max: 1,
-    idle_timeout: null,
-    max_lifetime: null,
-    fetch_types: false,
-    backoff: 0,
-  } as Record<string, unknown> as Options;
-}
-
-/** Splits a connection URL into options, the way postgres.js reads it. */
-function parseUrl(text: string): Record<string, unknown> {
-  const start = text.indexOf("://") + 3;
-  const authority = text.slice(start).split(/[/?#]/, 1)[0];
-  const at = authority.lastIndexOf("@") + 1;
-  const hosts = authority.slice(at);
-  const first = hosts.split(",")[0];
-  // `URL` cannot parse several hosts; parse with the first one alone.
-  const url = new URL(
-    text.slice(0, start + at) + first + text.slice(start + authority.length),
-  );
-  const options: Record<string, unknown> = {};
-  const connection: Record<string, string> = {};
-  if (url.username) options.username = decodeURIComponent(url.username);
-  if (url.password) options.password = decodeURIComponent(url.password);
-  if (hosts.includes(",")) {
-    options.host = decodeURIComponent(hosts);
-  } else if (url.hostname) {
-    options.host = decodeURIComponent(url.hostname).replace(/^\[(.*)\]$/, "$1");
-  }
-  if (url.port) options.port = Number(url.port);
-  if (url.pathname.length > 1) {
-    options.database = decodeURIComponent(url.pathname.slice(1));
-  }
-  for (const [key, value] of url.searchParams) {
-    if (key === "sslmode" || key === "ssl") {
-      options.ssl = value === "disable" || value === "false" ? false : value;
-    } else if (key === "sslrootcert") {
-      if (value === "system") options.ssl = "verify-full";
-    } else if (key === "connect_timeout" || key === "keep_alive") {
-      options[key] = Number(value);
-    } else if (key === "target_session_attrs" || key === "sslnegotiation") {
-      options[key] = value;
-    } else {
-      connection[key] = value;
-    }
-  }
-  options.connection = connection;
-  return options;
 }
