@@ -28,10 +28,12 @@ export type { Driver, DriverConnection, QueryResult } from "./src/driver.ts";
 export { type Clock, systemClock, type TimerHandle } from "./src/clock.ts";
 export {
   AcquireTimeoutError,
+  ConnectionLeakError,
   ConnectionReleasedError,
   ConnectTimeoutError,
   PoolClosedError,
   PoolError,
+  PoolExhaustedError,
   TransactionFinishedError,
   TransactionRolledBackError,
 } from "./src/errors.ts";

@@ -1,3 +1,4 @@
+import type { TimerHandle } from "./clock.ts";
 import type { DriverConnection } from "./driver.ts";
 
 /** Where a connection is: each state is one count in the metrics. */
@@ -8,12 +9,16 @@ export class PooledConnection {
   state: ConnectionState = "idle";
   /** When it was last released, or opened: the start of its idle time. */
   lastUsedAt: number;
+  /** The leak-detection timer of the current loan, if one runs. */
+  leakTimer: TimerHandle | undefined = undefined;
 
   constructor(
     readonly driverConnection: DriverConnection,
     /** When it must retire, from the pool's clock; Infinity for never. */
     readonly expiresAt: number,
     openedAt: number,
+    /** The pool's `reset()` count when its connect started; an older one is retired. */
+    readonly generation: number,
   ) {
     this.lastUsedAt = openedAt;
   }

@@ -1,4 +1,5 @@
 import type { TimerHandle } from "./clock.ts";
+import type { ConnectionLeakError } from "./errors.ts";
 
 /**
  * One caller waiting for a connection. A node of {@linkcode WaitQueue}'s
@@ -14,6 +15,8 @@ export class Waiter<T> {
   /** The caller's signal and the listener registered on it, if any. */
   signal: AbortSignal | undefined = undefined;
   onAbort: (() => void) | undefined = undefined;
+  /** Created by `getConnection()` for leak detection, only when it is on. */
+  origin: ConnectionLeakError | undefined = undefined;
 
   constructor(
     readonly resolve: (value: T) => void,

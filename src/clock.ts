@@ -35,6 +35,12 @@ export interface Clock {
   setInterval(fn: () => void, ms: number): TimerHandle;
   /** Cancels a timer from {@linkcode Clock.setInterval}; unknown handles are ignored. */
   clearInterval(handle: TimerHandle): void;
+  /**
+   * A number from 0 (inclusive) to 1 (exclusive), like `Math.random()`:
+   * the pool uses it to spread connection lifetimes
+   * (`connMaxLifetimeJitter`). Optional; `Math.random()` when absent.
+   */
+  random?(): number;
 }
 
 /**
@@ -55,4 +61,5 @@ export const systemClock: Clock = {
   clearTimeout: (handle) => clearTimeout(handle as number),
   setInterval: (fn, ms) => setInterval(fn, ms),
   clearInterval: (handle) => clearInterval(handle as number),
+  random: () => Math.random(),
 };

@@ -17,13 +17,17 @@ import type { Driver } from "./driver.ts";
  * - `"connectionLost"`: an idle connection closed on its own (the server or
  *   the network ended it).
  * - `"close"`: closing a connection failed.
+ * - `"leak"`: a connection has been held longer than
+ *   `leakDetectionThreshold`; the error is a `ConnectionLeakError` whose
+ *   stack is that of the `getConnection()` call that took it.
  */
 export type PoolErrorEvent =
   | "connect"
   | "healthCheck"
   | "reset"
   | "connectionLost"
-  | "close";
+  | "close"
+  | "leak";
 
 /**
  * Options for {@linkcode ConnectionPool}. Every duration is in milliseconds.
@@ -62,6 +66,14 @@ export interface PoolOptions {
    */
   connMaxLifetime?: number;
   /**
+   * Milliseconds up to which each connection's lifetime is shortened, at
+   * random, so connections opened together do not all expire together. From
+   * 0 (off) to `connMaxLifetime`. Default a tenth of `connMaxLifetime`
+   * (180,000, 3 min, with the default lifetime). The random numbers come
+   * from the clock's `random()`, or `Math.random()` when it has none.
+   */
+  connMaxLifetimeJitter?: number;
+  /**
    * Milliseconds a connection may stay idle before it is closed. 0 means no
    * limit. Default 600,000 (10 min).
    */
@@ -76,6 +88,19 @@ export interface PoolOptions {
    * with `AcquireTimeoutError`. 0 means no limit. Default 30,000 (30 s).
    */
   acquireTimeout?: number;
+  /**
+   * The most callers that may wait for a connection once all
+   * `maxOpenConns` are open; one more is refused at once with
+   * `PoolExhaustedError`. An integer of at least 0. Default unbounded.
+   */
+  maxWaiting?: number;
+  /**
+   * Milliseconds a caller may hold a connection before the pool reports it
+   * to `onError` as a `"leak"`, once per loan, with the stack of the
+   * `getConnection()` call. The connection is not taken back. 0 turns it
+   * off, and then no stack is captured. Default 0 (off).
+   */
+  leakDetectionThreshold?: number;
   /**
    * Milliseconds the driver may take to open one connection. 0 means no
    * limit. Default 10,000 (10 s).
@@ -100,7 +125,10 @@ export interface PoolOptions {
    * ignored. Default: none.
    */
   onError?: (error: unknown, event: PoolErrorEvent) => void;
-  /** The source of time and timers. Default {@linkcode systemClock}. */
+  /**
+   * The source of time, timers and the random numbers of
+   * `connMaxLifetimeJitter`. Default {@linkcode systemClock}.
+   */
   clock?: Clock;
 }
 
@@ -110,12 +138,16 @@ export interface ResolvedPoolOptions {
   maxOpenConns: number;
   maxIdleConns: number;
   connMaxLifetime: number;
+  connMaxLifetimeJitter: number;
   connMaxIdleTime: number;
   healthInterval: number;
   acquireTimeout: number;
   connectTimeout: number;
   checkTimeout: number;
   closeTimeout: number;
+  /** Infinity when unbounded. */
+  maxWaiting: number;
+  leakDetectionThreshold: number;
   onError: ((error: unknown, event: PoolErrorEvent) => void) | undefined;
   clock: Clock | undefined;
 }
@@ -131,6 +163,7 @@ const DURATION_DEFAULTS = {
   connectTimeout: 10_000,
   checkTimeout: 5_000,
   closeTimeout: 10_000,
+  leakDetectionThreshold: 0,
 } as const;
 
 const CLOCK_METHODS = [
@@ -145,6 +178,8 @@ const KNOWN_OPTIONS = new Set<string>([
   "driver",
   "maxOpenConns",
   "maxIdleConns",
+  "maxWaiting",
+  "connMaxLifetimeJitter",
   "onError",
   "clock",
   ...Object.keys(DURATION_DEFAULTS),
@@ -174,7 +209,11 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
   if (onError !== undefined && typeof onError !== "function") {
     throw new TypeError(`Cannot create pool: onError must be a function, got ${describe(onError)}`);
   }
-  if (clock !== undefined && !CLOCK_METHODS.every((name) => typeof clock?.[name] === "function")) {
+  if (
+    clock !== undefined &&
+    (!CLOCK_METHODS.every((name) => typeof clock?.[name] === "function") ||
+      (clock.random !== undefined && typeof clock.random !== "function"))
+  ) {
     throw new TypeError(`Cannot create pool: clock must implement Clock, got ${describe(clock)}`);
   }
   const maxOpenConns = size(options, "maxOpenConns", 10, 1);
@@ -192,7 +231,30 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
       fallback,
     );
   }
-  return { driver, maxOpenConns, maxIdleConns, ...durations, onError, clock };
+  const { connMaxLifetime } = durations;
+  const connMaxLifetimeJitter = validateDuration(
+    "Cannot create pool: connMaxLifetimeJitter",
+    options.connMaxLifetimeJitter,
+    connMaxLifetime / 10,
+  );
+  if (connMaxLifetimeJitter > connMaxLifetime && connMaxLifetime > 0) {
+    throw new RangeError(
+      `Cannot create pool: connMaxLifetimeJitter (${connMaxLifetimeJitter}) exceeds connMaxLifetime (${connMaxLifetime})`,
+    );
+  }
+  const maxWaiting = options.maxWaiting === undefined
+    ? Infinity
+    : size(options, "maxWaiting", 0, 0);
+  return {
+    driver,
+    maxOpenConns,
+    maxIdleConns,
+    ...durations,
+    connMaxLifetimeJitter,
+    maxWaiting,
+    onError,
+    clock,
+  };
 }
 
 /**
@@ -217,7 +279,7 @@ export function validateDuration(subject: string, value: unknown, fallback: numb
 
 function size(
   options: PoolOptions,
-  name: "maxOpenConns" | "maxIdleConns",
+  name: "maxOpenConns" | "maxIdleConns" | "maxWaiting",
   fallback: number,
   min: number,
 ): number {

@@ -195,3 +195,65 @@ export class TransactionRolledBackError extends PoolError {
     );
   }
 }
+
+/**
+ * Thrown by `getConnection()` when every connection is open and in use and
+ * `maxWaiting` callers already wait: the caller is refused at once rather
+ * than queued.
+ *
+ * @example
+ * ```ts
+ * import { PoolExhaustedError } from "@x/pool";
+ *
+ * const error = new PoolExhaustedError(100);
+ * console.log(error.code, error.maxWaiting); // "POOL_EXHAUSTED" 100
+ * ```
+ */
+export class PoolExhaustedError extends PoolError {
+  /** The `maxWaiting` limit that was reached. */
+  readonly maxWaiting: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param maxWaiting The `maxWaiting` limit that was reached.
+   */
+  constructor(maxWaiting: number) {
+    super(
+      "POOL_EXHAUSTED",
+      `Cannot get a connection: every connection is in use and ${maxWaiting} callers already wait`,
+    );
+    this.maxWaiting = maxWaiting;
+  }
+}
+
+/**
+ * Told to the `onError` hook (event `"leak"`) when a connection has been held
+ * longer than `leakDetectionThreshold`. Its stack is the stack of the
+ * `getConnection()` call that took the connection. Never thrown by the pool.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionLeakError } from "@x/pool";
+ *
+ * const error = new ConnectionLeakError(60_000);
+ * console.log(error.code, error.threshold); // "CONNECTION_LEAK" 60000
+ * ```
+ */
+export class ConnectionLeakError extends PoolError {
+  /** The `leakDetectionThreshold` that was passed, in milliseconds. */
+  readonly threshold: number;
+
+  /**
+   * Creates the error; its stack is where it is created.
+   *
+   * @param threshold The `leakDetectionThreshold`, in milliseconds.
+   */
+  constructor(threshold: number) {
+    super(
+      "CONNECTION_LEAK",
+      `Connection held for more than ${threshold} ms without release: it was taken at the stack below`,
+    );
+    this.threshold = threshold;
+  }
+}

@@ -25,6 +25,8 @@ export interface PoolCounters {
   waitDuration: number;
   /** Waits that ended with `AcquireTimeoutError`. */
   acquireTimeouts: number;
+  /** `getConnection()` calls refused at once with `PoolExhaustedError` (`maxWaiting`). */
+  acquireRejections: number;
   /** Connections the driver opened. */
   connectionsCreated: number;
   /** Attempts to open a connection that failed or timed out. */
@@ -40,6 +42,12 @@ export interface PoolCounters {
    * network), or that could not be reset after a release mid-transaction.
    */
   connectionsLost: number;
+  /** Calls to `pool.reset()`. */
+  poolResets: number;
+  /** Connections closed because a `pool.reset()` retired them. */
+  resetClosed: number;
+  /** Loans held past `leakDetectionThreshold`, each reported once to `onError`. */
+  leaksDetected: number;
   /** Health-check pings that succeeded. */
   healthChecksPassed: number;
   /** Health-check pings that failed; each failed connection was closed. */
@@ -101,12 +109,16 @@ export function zeroCounters(): PoolCounters {
     waitCount: 0,
     waitDuration: 0,
     acquireTimeouts: 0,
+    acquireRejections: 0,
     connectionsCreated: 0,
     connectErrors: 0,
     maxIdleClosed: 0,
     maxIdleTimeClosed: 0,
     maxLifetimeClosed: 0,
     connectionsLost: 0,
+    poolResets: 0,
+    resetClosed: 0,
+    leaksDetected: 0,
     healthChecksPassed: 0,
     healthChecksFailed: 0,
     healthCheckDuration: 0,

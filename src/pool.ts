@@ -20,7 +20,14 @@ import {
   type PoolConnection,
 } from "./connection.ts";
 import type { Driver, DriverConnection, QueryResult } from "./driver.ts";
-import { AcquireTimeoutError, ConnectTimeoutError, PoolClosedError, PoolError } from "./errors.ts";
+import {
+  AcquireTimeoutError,
+  ConnectionLeakError,
+  ConnectTimeoutError,
+  PoolClosedError,
+  PoolError,
+  PoolExhaustedError,
+} from "./errors.ts";
 import { type PoolCounters, type PoolMetrics, zeroCounters } from "./metrics.ts";
 import {
   beginStatement,
@@ -30,6 +37,7 @@ import {
 } from "./transaction.ts";
 import { withDeadline } from "./_deadline.ts";
 import { LatencyHistogram } from "./_histogram.ts";
+import { LeakDetector } from "./_leak_detector.ts";
 import { PooledConnection } from "./_pooled_connection.ts";
 import { UtilizationWindow } from "./_utilization.ts";
 import { Waiter, WaitQueue } from "./_wait_queue.ts";
@@ -52,7 +60,12 @@ export interface AcquireOptions {
 }
 
 /** Counters of connections retired by a limit. */
-type LimitCounter = "maxIdleClosed" | "maxIdleTimeClosed" | "maxLifetimeClosed" | "connectionsLost";
+type LimitCounter =
+  | "maxIdleClosed"
+  | "maxIdleTimeClosed"
+  | "maxLifetimeClosed"
+  | "connectionsLost"
+  | "resetClosed";
 
 /**
  * A pool of database connections: opened lazily up to `maxOpenConns`,
@@ -96,6 +109,10 @@ export class ConnectionPool implements AsyncDisposable {
   readonly #counters: PoolCounters = zeroCounters();
   readonly #acquireTimes = new LatencyHistogram();
   readonly #utilization: UtilizationWindow;
+  /** Set only when `leakDetectionThreshold` is on. */
+  readonly #leaks: LeakDetector | undefined;
+  /** Bumped by reset(): connections of an older generation are retired, not reused. */
+  #generation = 0;
   #inUse = 0;
   #checking = 0;
   #connecting = 0;
@@ -118,6 +135,15 @@ export class ConnectionPool implements AsyncDisposable {
     this.#driver = this.#options.driver;
     this.#clock = this.#options.clock ?? systemClock;
     this.#utilization = new UtilizationWindow(this.#clock.now());
+    const threshold = this.#options.leakDetectionThreshold;
+    if (threshold > 0) {
+      this.#leaks = new LeakDetector(this.#clock, threshold, (entry, origin) => {
+        // Release and retire clear the timer first; this only guards against a reordering.
+        if (entry.state !== "inUse") return;
+        this.#counters.leaksDetected++;
+        this.#report(origin, "leak");
+      });
+    }
     const { healthInterval, connMaxIdleTime, connMaxLifetime } = this.#options;
     if (healthInterval > 0) {
       this.#healthTimer = this.#clock.setInterval(() => this.#checkHealth(), healthInterval);
@@ -139,6 +165,8 @@ export class ConnectionPool implements AsyncDisposable {
    * @returns A connection to `release()` when done.
    * @throws {PoolClosedError} When the pool is closed, or closes while waiting.
    * @throws {AcquireTimeoutError} When none became free in time.
+   * @throws {PoolExhaustedError} At once, when every connection is open and
+   * `maxWaiting` callers already wait.
    * @throws {RangeError} An invalid `timeout`.
    * @throws {TypeError} A `timeout` that is not a number, or a `signal` that is not an AbortSignal.
    *
@@ -174,13 +202,26 @@ export class ConnectionPool implements AsyncDisposable {
       }
     }
     const now = this.#clock.now();
+    // Created here, so its stack is the caller's; only when leak detection is on.
+    const origin = this.#leaks === undefined
+      ? undefined
+      : new ConnectionLeakError(this.#leaks.threshold);
     const entry = this.#takeIdle(now);
     if (entry !== undefined) {
       this.#acquireTimes.record(0);
-      return Promise.resolve(this.#lend(entry, now));
+      return Promise.resolve(this.#lend(entry, now, origin));
+    }
+    if (
+      this.#waiters.size >= this.#options.maxWaiting &&
+      this.#entries.size + this.#connecting >= this.#options.maxOpenConns
+    ) {
+      this.#counters.acquireRejections++;
+      return Promise.reject(new PoolExhaustedError(this.#options.maxWaiting));
     }
     return new Promise((resolve, reject) => {
-      this.#enqueue(new Waiter(resolve, reject, now, timeout), signal);
+      const waiter = new Waiter<PoolConnection>(resolve, reject, now, timeout);
+      waiter.origin = origin;
+      this.#enqueue(waiter, signal);
     });
   }
 
@@ -333,6 +374,30 @@ export class ConnectionPool implements AsyncDisposable {
   }
 
   /**
+   * Retires every connection without waiting: idle ones are closed at once;
+   * those in use, being checked, or being opened are closed when they come
+   * back or finish opening, instead of being reused. Later calls get new
+   * connections. Use it when every connection is suspect, say after a
+   * database failover. Counted in `poolResets` and `resetClosed`. Does
+   * nothing on a closed pool.
+   *
+   * @example
+   * ```ts
+   * import { ConnectionPool, postgresDriver } from "@x/pool";
+   *
+   * await using pool = new ConnectionPool({ driver: postgresDriver(Deno.env.get("DATABASE_URL")!) });
+   * pool.reset();
+   * await pool.execute("select 1"); // on a new connection
+   * ```
+   */
+  reset(): void {
+    if (this.#closing) return;
+    this.#generation++;
+    this.#counters.poolResets++;
+    for (const entry of this.#idle.splice(0)) this.#retire(entry, "resetClosed");
+  }
+
+  /**
    * Closes the pool: refuses new calls and fails waiting callers with
    * {@linkcode PoolClosedError}, waits up to `closeTimeout` for connections
    * in use to be released, then closes every connection and stops every
@@ -356,8 +421,13 @@ export class ConnectionPool implements AsyncDisposable {
     return this.close();
   }
 
-  #lend(entry: PooledConnection, now: number): PoolConnection {
+  #lend(
+    entry: PooledConnection,
+    now: number,
+    origin: ConnectionLeakError | undefined,
+  ): PoolConnection {
     entry.state = "inUse";
+    if (origin !== undefined) this.#leaks!.watch(entry, origin);
     this.#inUse++;
     this.#counters.acquireCount++;
     this.#utilization.update(now, this.#inUse, this.#entries.size);
@@ -367,13 +437,15 @@ export class ConnectionPool implements AsyncDisposable {
   #release(entry: PooledConnection): void {
     // A connection close() took from its holder is already gone.
     if (entry.state !== "inUse") return;
+    if (entry.leakTimer !== undefined) this.#leaks!.unwatch(entry);
     const now = this.#clock.now();
     this.#inUse--;
     entry.lastUsedAt = now;
     const connection = entry.driverConnection;
     if (connection.closed) this.#retire(entry, "connectionsLost");
-    else if (connection.dirty && !this.#closing) this.#resetThenRecycle(entry);
-    else this.#recycle(entry, now);
+    else if (connection.dirty && !this.#closing && entry.generation === this.#generation) {
+      this.#resetThenRecycle(entry);
+    } else this.#recycle(entry, now);
     this.#utilization.update(now, this.#inUse, this.#entries.size);
     this.#checkDrained();
   }
@@ -382,12 +454,13 @@ export class ConnectionPool implements AsyncDisposable {
   #recycle(entry: PooledConnection, now: number): void {
     if (this.#closing) return this.#retire(entry);
     if (entry.driverConnection.closed) return this.#retire(entry, "connectionsLost");
+    if (entry.generation !== this.#generation) return this.#retire(entry, "resetClosed");
     if (now >= entry.expiresAt) return this.#retire(entry, "maxLifetimeClosed");
     const waiter = this.#waiters.shift();
     if (waiter !== undefined) {
       this.#endWait(waiter, now);
       this.#acquireTimes.record(now - waiter.since);
-      waiter.resolve(this.#lend(entry, now));
+      waiter.resolve(this.#lend(entry, now, waiter.origin));
     } else if (this.#idle.length >= this.#options.maxIdleConns) {
       this.#retire(entry, "maxIdleClosed");
     } else {
@@ -457,6 +530,7 @@ export class ConnectionPool implements AsyncDisposable {
 
   #connect(): void {
     this.#connecting++;
+    const generation = this.#generation;
     const timeout = this.#options.connectTimeout;
     const attempt = withDeadline(
       this.#clock,
@@ -467,17 +541,23 @@ export class ConnectionPool implements AsyncDisposable {
       (late) => this.#closeQuietly(late),
     );
     this.#track(attempt.then(
-      (connection) => this.#connected(connection),
+      (connection) => this.#connected(connection, generation),
       (error) => this.#connectFailed(error),
     ));
   }
 
-  #connected(connection: DriverConnection): void {
+  #connected(connection: DriverConnection, generation: number): void {
     this.#connecting--;
     if (this.#closing) return this.#closeQuietly(connection);
     const now = this.#clock.now();
-    const lifetime = this.#options.connMaxLifetime;
-    const entry = new PooledConnection(connection, lifetime > 0 ? now + lifetime : Infinity, now);
+    const { connMaxLifetime, connMaxLifetimeJitter } = this.#options;
+    let expiresAt = Infinity;
+    if (connMaxLifetime > 0) {
+      // Spread: connections opened together must not all expire together.
+      const random = connMaxLifetimeJitter > 0 ? this.#clock.random?.() ?? Math.random() : 0;
+      expiresAt = now + connMaxLifetime - connMaxLifetimeJitter * random;
+    }
+    const entry = new PooledConnection(connection, expiresAt, now, generation);
     this.#entries.add(entry);
     this.#counters.connectionsCreated++;
     connection.onClose((error) => this.#lost(entry, error));
@@ -598,6 +678,7 @@ export class ConnectionPool implements AsyncDisposable {
   /** Closes a connection that is no longer in the idle set or lent out. */
   #retire(entry: PooledConnection, counter?: LimitCounter): void {
     entry.state = "closed";
+    if (entry.leakTimer !== undefined) this.#leaks!.unwatch(entry);
     this.#entries.delete(entry);
     if (counter !== undefined) this.#counters[counter]++;
     this.#closeQuietly(entry.driverConnection);

@@ -44,6 +44,12 @@ export class ManualClock implements Clock {
     this.#now = start;
   }
 
+  /**
+   * The pool's random source (for lifetime jitter): 0 unless a test sets
+   * another function, so lifetimes are exact by default.
+   */
+  random: () => number = () => 0;
+
   /** The number of timers scheduled and not yet fired or cleared. */
   get pendingTimers(): number {
     return this.#timers.size;
