@@ -1,0 +1,326 @@
+import type { Clock } from "./clock.ts";
+import type { ResolvedPoolOptions } from "./config.ts";
+import { type Lender, LentConnection, type PoolConnection } from "./connection.ts";
+import type { DriverConnection } from "./driver.ts";
+import {
+  AcquireTimeoutError,
+  ConnectionLeakError,
+  ConnectTimeoutError,
+  PoolClosedError,
+  PoolError,
+  PoolExhaustedError,
+} from "./errors.ts";
+import { type PoolCounters, zeroCounters } from "./metrics.ts";
+import { BackgroundWork } from "./_background.ts";
+import { LatencyHistogram } from "./_histogram.ts";
+import { LeakDetector } from "./_leak_detector.ts";
+import { resetThenRecycle } from "./_maintenance.ts";
+import { PooledConnection } from "./_pooled_connection.ts";
+import { UtilizationWindow } from "./_utilization.ts";
+import { Waiter, WaitQueue } from "./_wait_queue.ts";
+
+/** Counters of connections retired by a limit. */
+export type LimitCounter =
+  | "maxIdleClosed"
+  | "maxIdleTimeClosed"
+  | "maxLifetimeClosed"
+  | "connectionsLost"
+  | "resetClosed";
+
+/**
+ * The pool's mechanics: which connection is where, lending and taking back,
+ * waiting in line, opening and retiring. `ConnectionPool` is its public face
+ * and `_maintenance.ts` its timers; both reach its fields directly, so every
+ * count changes in one place, synchronously with the state it counts.
+ */
+export class PoolCore {
+  readonly options: ResolvedPoolOptions;
+  readonly clock: Clock;
+  readonly background: BackgroundWork;
+  /** Every established connection, whatever its state. */
+  readonly entries = new Set<PooledConnection>();
+  /** Idle connections; the most recently released is last and lent first. */
+  readonly idle: PooledConnection[] = [];
+  readonly waiters = new WaitQueue<PoolConnection>();
+  readonly counters: PoolCounters = zeroCounters();
+  readonly acquireTimes = new LatencyHistogram();
+  readonly utilization: UtilizationWindow;
+  /** Set only when `leakDetectionThreshold` is on. */
+  readonly leaks: LeakDetector | undefined;
+  /** Bumped by reset(): connections of an older generation are retired, not reused. */
+  generation = 0;
+  inUse = 0;
+  /** Connections busy with a health-check ping or a reset after release. */
+  checking = 0;
+  connecting = 0;
+  closing = false;
+  readonly #lender: Lender = { release: (entry) => this.release(entry) };
+  /** Set while shutDown() waits for connections in use to come back. */
+  #onDrained: (() => void) | undefined;
+
+  constructor(options: ResolvedPoolOptions, clock: Clock) {
+    this.options = options;
+    this.clock = clock;
+    this.background = new BackgroundWork(clock, options.onError);
+    this.utilization = new UtilizationWindow(clock.now());
+    const threshold = options.leakDetectionThreshold;
+    if (threshold > 0) {
+      this.leaks = new LeakDetector(clock, threshold, (entry, origin) => {
+        // Release and retire clear the timer first; this only guards against a reordering.
+        if (entry.state !== "inUse") return;
+        this.counters.leaksDetected++;
+        this.background.report(origin, "leak");
+      });
+    }
+  }
+
+  /**
+   * Lends a connection, or queues the caller; arguments are already checked.
+   * `origin` is set only when leak detection is on.
+   */
+  acquire(
+    timeout: number,
+    signal: AbortSignal | undefined,
+    origin: ConnectionLeakError | undefined,
+  ): Promise<PoolConnection> {
+    const now = this.clock.now();
+    const entry = this.#takeIdle(now);
+    if (entry !== undefined) {
+      this.acquireTimes.record(0);
+      return Promise.resolve(this.#lend(entry, now, origin));
+    }
+    const { maxWaiting, maxOpenConns } = this.options;
+    if (this.waiters.size >= maxWaiting && this.entries.size + this.connecting >= maxOpenConns) {
+      this.counters.acquireRejections++;
+      return Promise.reject(new PoolExhaustedError(maxWaiting));
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = new Waiter<PoolConnection>(resolve, reject, now, timeout);
+      waiter.origin = origin;
+      this.#enqueue(waiter, signal);
+    });
+  }
+
+  /** Takes back a lent connection: reuses it, resets it, or retires it. */
+  release(entry: PooledConnection): void {
+    // A connection shutDown() took from its holder is already gone.
+    if (entry.state !== "inUse") return;
+    if (entry.leakTimer !== undefined) this.leaks!.unwatch(entry);
+    const now = this.clock.now();
+    this.inUse--;
+    entry.lastUsedAt = now;
+    const connection = entry.driverConnection;
+    if (connection.closed) this.retire(entry, "connectionsLost");
+    else if (connection.dirty && !this.closing && entry.generation === this.generation) {
+      resetThenRecycle(this, entry);
+    } else this.recycle(entry, now);
+    this.utilization.update(now, this.inUse, this.entries.size);
+    this.checkDrained();
+  }
+
+  /** Hands a usable connection to the oldest waiter, or keeps it idle, or retires it. */
+  recycle(entry: PooledConnection, now: number): void {
+    if (this.closing) return this.retire(entry);
+    if (entry.driverConnection.closed) return this.retire(entry, "connectionsLost");
+    if (entry.generation !== this.generation) return this.retire(entry, "resetClosed");
+    if (now >= entry.expiresAt) return this.retire(entry, "maxLifetimeClosed");
+    const waiter = this.waiters.shift();
+    if (waiter !== undefined) {
+      this.#endWait(waiter, now);
+      this.acquireTimes.record(now - waiter.since);
+      waiter.resolve(this.#lend(entry, now, waiter.origin));
+    } else if (this.idle.length >= this.options.maxIdleConns) {
+      this.retire(entry, "maxIdleClosed");
+    } else {
+      entry.state = "idle";
+      this.idle.push(entry);
+    }
+  }
+
+  /** The limit an idle connection has reached, if any. */
+  expiry(entry: PooledConnection, now: number): LimitCounter | undefined {
+    if (entry.driverConnection.closed) return "connectionsLost";
+    if (now >= entry.expiresAt) return "maxLifetimeClosed";
+    const maxIdleTime = this.options.connMaxIdleTime;
+    if (maxIdleTime > 0 && now - entry.lastUsedAt >= maxIdleTime) return "maxIdleTimeClosed";
+    return undefined;
+  }
+
+  /** Closes a connection that is no longer in the idle set or lent out. */
+  retire(entry: PooledConnection, counter?: LimitCounter): void {
+    entry.state = "closed";
+    if (entry.leakTimer !== undefined) this.leaks!.unwatch(entry);
+    this.entries.delete(entry);
+    if (counter !== undefined) this.counters[counter]++;
+    this.background.close(entry.driverConnection);
+    this.utilization.update(this.clock.now(), this.inUse, this.entries.size);
+    this.#openForWaiters();
+  }
+
+  /** Retires every idle connection now, and every other one when it comes back. */
+  reset(): void {
+    if (this.closing) return;
+    this.generation++;
+    this.counters.poolResets++;
+    for (const entry of this.idle.splice(0)) this.retire(entry, "resetClosed");
+  }
+
+  /** Lets shutDown() go on once nothing is in use or being checked. */
+  checkDrained(): void {
+    if (this.#onDrained !== undefined && this.inUse + this.checking === 0) this.#onDrained();
+  }
+
+  /**
+   * Fails the waiters, closes the idle connections, waits up to
+   * `closeTimeout` for the rest, then closes them under their holders.
+   */
+  async shutDown(): Promise<void> {
+    this.closing = true;
+    for (let waiter; (waiter = this.waiters.shift()) !== undefined;) {
+      this.#endWait(waiter, this.clock.now());
+      waiter.reject(new PoolClosedError("Cannot get a connection: the pool closed while waiting"));
+    }
+    this.background.abortAll(new PoolClosedError("Cannot finish: the pool is closing"));
+    for (const entry of this.idle.splice(0)) this.retire(entry);
+    if (this.inUse + this.checking > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = this.clock.setTimeout(resolve, this.options.closeTimeout);
+        this.#onDrained = () => {
+          this.clock.clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#onDrained = undefined;
+      // Past the grace period: close what holders still have. Their release() is then a no-op.
+      for (const entry of this.entries) {
+        if (entry.state === "inUse") this.inUse--;
+        else if (entry.state === "checking") this.checking--;
+        this.retire(entry);
+      }
+    }
+    await this.background.settled();
+  }
+
+  #lend(
+    entry: PooledConnection,
+    now: number,
+    origin: ConnectionLeakError | undefined,
+  ): PoolConnection {
+    entry.state = "inUse";
+    if (origin !== undefined) this.leaks!.watch(entry, origin);
+    this.inUse++;
+    this.counters.acquireCount++;
+    this.utilization.update(now, this.inUse, this.entries.size);
+    return new LentConnection(this.#lender, entry);
+  }
+
+  #takeIdle(now: number): PooledConnection | undefined {
+    let entry: PooledConnection | undefined;
+    while ((entry = this.idle.pop()) !== undefined) {
+      const limit = this.expiry(entry, now);
+      if (limit === undefined) return entry;
+      this.retire(entry, limit);
+    }
+    return undefined;
+  }
+
+  #enqueue(waiter: Waiter<PoolConnection>, signal: AbortSignal | undefined): void {
+    this.waiters.push(waiter);
+    this.counters.waitCount++;
+    if (waiter.timeout > 0) {
+      waiter.timer = this.clock.setTimeout(
+        () => this.#giveUp(waiter, new AcquireTimeoutError(waiter.timeout)),
+        waiter.timeout,
+      );
+    }
+    if (signal !== undefined) {
+      waiter.signal = signal;
+      waiter.onAbort = () => this.#giveUp(waiter, signal.reason);
+      signal.addEventListener("abort", waiter.onAbort);
+    }
+    this.#openForWaiters();
+  }
+
+  #giveUp(waiter: Waiter<PoolConnection>, reason: unknown): void {
+    if (!waiter.queued) return;
+    this.waiters.remove(waiter);
+    this.#endWait(waiter, this.clock.now());
+    if (reason instanceof AcquireTimeoutError) this.counters.acquireTimeouts++;
+    waiter.reject(reason);
+  }
+
+  /** Stops a waiter's timer and abort listener, and counts its wait. */
+  #endWait(waiter: Waiter<PoolConnection>, now: number): void {
+    if (waiter.timer !== undefined) this.clock.clearTimeout(waiter.timer);
+    if (waiter.onAbort !== undefined) waiter.signal!.removeEventListener("abort", waiter.onAbort);
+    this.counters.waitDuration += now - waiter.since;
+  }
+
+  /** Opens connections for waiters that no connect in flight will serve. */
+  #openForWaiters(): void {
+    while (
+      !this.closing && this.waiters.size > this.connecting &&
+      this.entries.size + this.connecting < this.options.maxOpenConns
+    ) this.#connect();
+  }
+
+  #connect(): void {
+    this.connecting++;
+    const generation = this.generation;
+    const timeout = this.options.connectTimeout;
+    const attempt = this.background.bounded(
+      timeout,
+      () => new ConnectTimeoutError(timeout),
+      (signal) => this.options.driver.connect(signal),
+      (late) => this.background.close(late),
+    );
+    this.background.track(attempt.then(
+      (connection) => this.#connected(connection, generation),
+      (error) => this.#connectFailed(error),
+    ));
+  }
+
+  #connected(connection: DriverConnection, generation: number): void {
+    this.connecting--;
+    if (this.closing) return this.background.close(connection);
+    const now = this.clock.now();
+    const { connMaxLifetime, connMaxLifetimeJitter } = this.options;
+    let expiresAt = Infinity;
+    if (connMaxLifetime > 0) {
+      // Spread: connections opened together must not all expire together.
+      const random = connMaxLifetimeJitter > 0 ? this.clock.random?.() ?? Math.random() : 0;
+      expiresAt = now + connMaxLifetime - connMaxLifetimeJitter * random;
+    }
+    const entry = new PooledConnection(connection, expiresAt, now, generation);
+    this.entries.add(entry);
+    this.counters.connectionsCreated++;
+    connection.onClose((error) => this.#lost(entry, error));
+    this.recycle(entry, now);
+    this.utilization.update(now, this.inUse, this.entries.size);
+  }
+
+  #connectFailed(error: unknown): void {
+    this.connecting--;
+    if (this.closing) return;
+    this.counters.connectErrors++;
+    // The oldest waiter learns why at once rather than at its timeout; each
+    // failure fails one waiter, so a server that is down gets no retry storm.
+    const waiter = this.waiters.shift();
+    if (waiter === undefined) return this.background.report(error, "connect");
+    this.#endWait(waiter, this.clock.now());
+    waiter.reject(error);
+    this.#openForWaiters();
+  }
+
+  /** Called by the driver when a connection closes, whoever closed it. */
+  #lost(entry: PooledConnection, error: unknown): void {
+    // In use or checking: its holder, or the check, finds out and retires it.
+    if (entry.state !== "idle") return;
+    this.idle.splice(this.idle.indexOf(entry), 1);
+    this.retire(entry, "connectionsLost");
+    this.background.report(
+      error ?? new PoolError("CONNECTION_LOST", "An idle connection closed on its own"),
+      "connectionLost",
+    );
+  }
+}
