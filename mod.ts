@@ -34,6 +34,7 @@ export {
   PoolClosedError,
   PoolError,
   PoolExhaustedError,
+  QueryTimeoutError,
   TransactionFinishedError,
   TransactionRolledBackError,
 } from "./src/errors.ts";

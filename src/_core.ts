@@ -54,7 +54,7 @@ export class PoolCore {
   checking = 0;
   connecting = 0;
   closing = false;
-  readonly #lender: Lender = { release: (entry) => this.release(entry) };
+  readonly #lender: Lender;
   /** Set while shutDown() waits for connections in use to come back. */
   #onDrained: (() => void) | undefined;
 
@@ -62,6 +62,7 @@ export class PoolCore {
     this.options = options;
     this.clock = clock;
     this.background = new BackgroundWork(clock, options.onError);
+    this.#lender = { release: (entry) => this.release(entry), clock };
     this.utilization = new UtilizationWindow(clock.now());
     const threshold = options.leakDetectionThreshold;
     if (threshold > 0) {

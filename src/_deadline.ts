@@ -56,3 +56,32 @@ export function withDeadline<T>(
     );
   });
 }
+
+/**
+ * Runs a caller's `operation` under a signal that aborts when `signal` does
+ * (with its reason) or after `ms` (with `timeoutReason()`). The timer and
+ * listener are gone once the operation settles.
+ */
+export function withTimeout<T>(
+  clock: Clock,
+  ms: number,
+  signal: AbortSignal | undefined,
+  timeoutReason: () => unknown,
+  operation: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const controller = new AbortController();
+  const timer = clock.setTimeout(() => controller.abort(timeoutReason()), ms);
+  const onAbort = () => controller.abort(signal!.reason);
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener("abort", onAbort);
+  let attempt: Promise<T>;
+  try {
+    attempt = operation(controller.signal);
+  } catch (error) {
+    attempt = Promise.reject(error);
+  }
+  return attempt.finally(() => {
+    clock.clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  });
+}

@@ -4,8 +4,11 @@
  * @module
  */
 
+import type { Clock } from "./clock.ts";
+import { validateDuration } from "./config.ts";
 import type { QueryResult } from "./driver.ts";
-import { ConnectionReleasedError } from "./errors.ts";
+import { ConnectionReleasedError, QueryTimeoutError } from "./errors.ts";
+import { withTimeout } from "./_deadline.ts";
 import type { PooledConnection } from "./_pooled_connection.ts";
 
 /**
@@ -25,6 +28,13 @@ export interface ExecuteOptions {
    * ends the wait for a connection.
    */
   signal?: AbortSignal;
+  /**
+   * Milliseconds the statement may run before it is cancelled on the server
+   * and the call rejects with `QueryTimeoutError`. On `pool.execute` it
+   * bounds the statement only; the wait for a connection is bounded by
+   * `acquireTimeout` (and `signal`). 0 means no limit. Default 0.
+   */
+  timeout?: number;
 }
 
 /**
@@ -50,9 +60,10 @@ export interface PoolConnection extends AsyncDisposable {
    *
    * @param text The SQL text.
    * @param params The values of `$1`, `$2`, ...; default none.
-   * @param options A signal to cancel the statement.
+   * @param options A signal to cancel the statement, and a timeout.
    * @returns The rows, the row count and the command tag.
    * @throws {ConnectionReleasedError} After `release()`.
+   * @throws {QueryTimeoutError} When `timeout` ran out.
    */
   execute<Row = Record<string, unknown>>(
     text: string,
@@ -72,6 +83,8 @@ export interface PoolConnection extends AsyncDisposable {
 /** What a lent connection needs from the pool that lent it. */
 export interface Lender {
   release(entry: PooledConnection): void;
+  /** The pool's clock, for statement timeouts. */
+  readonly clock: Clock;
 }
 
 /** One loan of a pooled connection: a fresh handle per `getConnection()`. */
@@ -105,9 +118,22 @@ export class LentConnection implements PoolConnection {
         new TypeError(`Cannot execute: params must be an array, got ${typeof params}`),
       );
     }
-    return entry.driverConnection.query(text, params, options?.signal) as Promise<
-      QueryResult<Row>
-    >;
+    const connection = entry.driverConnection;
+    const signal = options?.signal;
+    let timeout = 0;
+    try {
+      timeout = validateDuration("Cannot execute: timeout", options?.timeout, 0);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (timeout === 0) return connection.query(text, params, signal) as Promise<QueryResult<Row>>;
+    return withTimeout(
+      this.#lender.clock,
+      timeout,
+      signal,
+      () => new QueryTimeoutError(timeout),
+      (bounded) => connection.query(text, params, bounded) as Promise<QueryResult<Row>>,
+    );
   }
 
   release(): void {

@@ -257,3 +257,31 @@ export class ConnectionLeakError extends PoolError {
     this.threshold = threshold;
   }
 }
+
+/**
+ * Thrown when a statement ran longer than the `timeout` given to `execute`.
+ * The pool asked the server to cancel it; a connection whose statement does
+ * not end after that is closed rather than reused.
+ *
+ * @example
+ * ```ts
+ * import { QueryTimeoutError } from "@x/pool";
+ *
+ * const error = new QueryTimeoutError(2_000);
+ * console.log(error.code, error.timeout); // "QUERY_TIMEOUT" 2000
+ * ```
+ */
+export class QueryTimeoutError extends PoolError {
+  /** The timeout that ran out, in milliseconds. */
+  readonly timeout: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param timeout The timeout that ran out, in milliseconds.
+   */
+  constructor(timeout: number) {
+    super("QUERY_TIMEOUT", `Cannot finish the statement: it ran longer than ${timeout} ms`);
+    this.timeout = timeout;
+  }
+}

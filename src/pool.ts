@@ -135,7 +135,8 @@ export class ConnectionPool implements AsyncDisposable {
    *
    * @param text The SQL text, with `$1`, `$2`, ... for parameters.
    * @param params The parameters' values.
-   * @param options A signal that ends the wait for a connection or cancels the statement.
+   * @param options A signal that ends the wait for a connection or cancels the
+   * statement, and a `timeout` for the statement alone.
    * @returns The rows, the row count and the command tag.
    *
    * @example
@@ -151,7 +152,8 @@ export class ConnectionPool implements AsyncDisposable {
     params?: readonly unknown[],
     options?: ExecuteOptions,
   ): Promise<QueryResult<Row>> {
-    const connection = await this.getConnection(options);
+    // The timeout is the statement's alone; the wait for a connection has its own.
+    const connection = await this.getConnection({ signal: options?.signal });
     try {
       return await connection.execute<Row>(text, params, options);
     } finally {

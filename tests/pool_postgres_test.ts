@@ -10,6 +10,7 @@ import {
   ConnectionPool,
   type PoolOptions,
   postgresDriver,
+  QueryTimeoutError,
   TransactionFinishedError,
   TransactionRolledBackError,
 } from "../mod.ts";
@@ -234,6 +235,20 @@ describe("ConnectionPool on PostgreSQL", () => {
     const reason = new Error("stop");
     controller.abort(reason);
     await assert.rejects(running, (error) => error === reason);
+    const { rows } = await pool.execute("select 1 as n");
+    assert.deepEqual(rows, [{ n: 1 }]);
+    assert.equal(pool.getMetrics().connectionsCreated, 1, "the connection survived the cancel");
+  });
+
+  it("cancels a statement past its timeout on the server and keeps the connection", async () => {
+    const pool = openPool({ maxOpenConns: 1 });
+    await assert.rejects(
+      pool.execute("select pg_sleep(30)", [], { timeout: 200 }),
+      QueryTimeoutError,
+    );
+    await waitFor("the backend to stop running the statement", async () => {
+      return !(await backendStates()).includes("active");
+    });
     const { rows } = await pool.execute("select 1 as n");
     assert.deepEqual(rows, [{ n: 1 }]);
     assert.equal(pool.getMetrics().connectionsCreated, 1, "the connection survived the cancel");
