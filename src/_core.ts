@@ -14,7 +14,7 @@ import { type PoolCounters, zeroCounters } from "./metrics.ts";
 import { BackgroundWork } from "./_background.ts";
 import { LatencyHistogram } from "./_histogram.ts";
 import { LeakDetector } from "./_leak_detector.ts";
-import { resetThenRecycle } from "./_maintenance.ts";
+import { resetThenRecycle, validateIdle } from "./_maintenance.ts";
 import { PooledConnection } from "./_pooled_connection.ts";
 import { UtilizationWindow } from "./_utilization.ts";
 import { Waiter, WaitQueue } from "./_wait_queue.ts";
@@ -53,6 +53,8 @@ export class PoolCore {
   /** Connections busy with a health-check ping or a reset after release. */
   checking = 0;
   connecting = 0;
+  /** Connections being pinged before hand-out: like connects, each will serve a waiter. */
+  validating = 0;
   closing = false;
   readonly #lender: Lender;
   /** Set while shutDown() waits for connections in use to come back. */
@@ -109,7 +111,7 @@ export class PoolCore {
     if (entry.leakTimer !== undefined) this.leaks!.unwatch(entry);
     const now = this.clock.now();
     this.inUse--;
-    entry.lastUsedAt = now;
+    entry.lastUsedAt = entry.provenAt = now;
     const connection = entry.driverConnection;
     if (connection.closed) this.retire(entry, "connectionsLost");
     else if (connection.dirty && !this.closing && entry.generation === this.generation) {
@@ -216,11 +218,15 @@ export class PoolCore {
   }
 
   #takeIdle(now: number): PooledConnection | undefined {
+    const validateAfter = this.options.validateAfterIdle;
     let entry: PooledConnection | undefined;
     while ((entry = this.idle.pop()) !== undefined) {
       const limit = this.expiry(entry, now);
-      if (limit === undefined) return entry;
-      this.retire(entry, limit);
+      if (limit !== undefined) this.retire(entry, limit);
+      else if (validateAfter > 0 && now - entry.provenAt > validateAfter) {
+        // Proven again before anyone gets it; meanwhile look for a fresher one.
+        validateIdle(this, entry);
+      } else return entry;
     }
     return undefined;
   }
@@ -260,7 +266,7 @@ export class PoolCore {
   /** Opens connections for waiters that no connect in flight will serve. */
   #openForWaiters(): void {
     while (
-      !this.closing && this.waiters.size > this.connecting &&
+      !this.closing && this.waiters.size > this.connecting + this.validating &&
       this.entries.size + this.connecting < this.options.maxOpenConns
     ) this.#connect();
   }

@@ -39,6 +39,31 @@ export function resetThenRecycle(core: PoolCore, entry: PooledConnection): void 
   );
 }
 
+/**
+ * Pings a connection idle past `validateAfterIdle` before it is handed out:
+ * it then goes to the oldest waiter, or back to the idle set. One that fails
+ * is closed, and a new connection is opened for the waiter it would have
+ * served, which so never sees the error.
+ */
+export function validateIdle(core: PoolCore, entry: PooledConnection): void {
+  core.validating++;
+  checkOut(
+    core,
+    entry,
+    "Validation failed",
+    (signal) => entry.driverConnection.ping(signal),
+    (end) => core.recycle(entry, end),
+    (error) => {
+      if (!core.closing) {
+        core.counters.validationsFailed++;
+        core.background.report(error, "validation");
+      }
+      core.retire(entry);
+    },
+    () => core.validating--,
+  );
+}
+
 /** Pings idle connections unused since the last check, without blocking getConnection(). */
 export function checkHealth(core: PoolCore): void {
   const { clock, idle, counters } = core;
@@ -90,7 +115,8 @@ export function sweep(core: PoolCore): void {
 /**
  * Holds a connection out of use for one round trip of the pool's own,
  * bounded by `checkTimeout` and by close(); then hands it to `onPass` (with
- * the time it ended) or `onFail`.
+ * the time it ended) or `onFail`, unless close() has taken it meanwhile.
+ * `onEnd` runs in every case.
  */
 function checkOut(
   core: PoolCore,
@@ -99,6 +125,7 @@ function checkOut(
   operation: (signal: AbortSignal) => Promise<void>,
   onPass: (end: number) => void,
   onFail: (error: unknown) => void,
+  onEnd?: () => void,
 ): void {
   entry.state = "checking";
   core.checking++;
@@ -109,6 +136,7 @@ function checkOut(
     operation,
   );
   const settle = (outcome: () => void) => {
+    onEnd?.();
     // close() took it past its grace period, and counted it then.
     if (entry.state === "closed") return;
     core.checking--;
@@ -116,7 +144,12 @@ function checkOut(
     core.checkDrained();
   };
   core.background.track(roundTrip.then(
-    () => settle(() => onPass(core.clock.now())),
+    () =>
+      settle(() => {
+        const end = core.clock.now();
+        entry.provenAt = end;
+        onPass(end);
+      }),
     (error) => settle(() => onFail(error)),
   ));
 }

@@ -9,6 +9,8 @@ export class PooledConnection {
   state: ConnectionState = "idle";
   /** When it was last released, or opened: the start of its idle time. */
   lastUsedAt: number;
+  /** When it last proved to work: released after use, opened, or pinged. */
+  provenAt: number;
   /** The leak-detection timer of the current loan, if one runs. */
   leakTimer: TimerHandle | undefined = undefined;
 
@@ -21,5 +23,6 @@ export class PooledConnection {
     readonly generation: number,
   ) {
     this.lastUsedAt = openedAt;
+    this.provenAt = openedAt;
   }
 }

@@ -48,6 +48,11 @@ export interface PoolCounters {
   resetClosed: number;
   /** Loans held past `leakDetectionThreshold`, each reported once to `onError`. */
   leaksDetected: number;
+  /**
+   * Connections idle past `validateAfterIdle` whose ping failed before
+   * hand-out; each was closed, and its caller served by another.
+   */
+  validationsFailed: number;
   /** Health-check pings that succeeded. */
   healthChecksPassed: number;
   /** Health-check pings that failed; each failed connection was closed. */
@@ -122,5 +127,6 @@ export function zeroCounters(): PoolCounters {
     healthChecksPassed: 0,
     healthChecksFailed: 0,
     healthCheckDuration: 0,
+    validationsFailed: 0,
   };
 }

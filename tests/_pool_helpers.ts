@@ -24,7 +24,7 @@ export interface Harness {
 
 /**
  * A pool on a {@linkcode FakeDriver} and a {@linkcode ManualClock} at 0.
- * Health checks, the lifetime and the idle-time limit are off unless
+ * Health checks, validation, the lifetime and the idle-time limit are off unless
  * `options` turn them on, so only the timers a test asks for exist.
  */
 export function harness(options: Partial<PoolOptions> = {}): Harness {
@@ -37,6 +37,7 @@ export function harness(options: Partial<PoolOptions> = {}): Harness {
     healthInterval: 0,
     connMaxLifetime: 0,
     connMaxIdleTime: 0,
+    validateAfterIdle: 0,
     onError: (error, event) => errors.push([error, event]),
     ...options,
   });

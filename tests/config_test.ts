@@ -14,6 +14,7 @@ const DURATIONS = [
   "acquireTimeout",
   "connectTimeout",
   "checkTimeout",
+  "validateAfterIdle",
   "closeTimeout",
 ] as const;
 
@@ -81,6 +82,7 @@ describe("pool options", () => {
       acquireTimeout: 30_000,
       connectTimeout: 10_000,
       checkTimeout: 5_000,
+      validateAfterIdle: 1_000,
       closeTimeout: 10_000,
       leakDetectionThreshold: 0,
       maxWaiting: Infinity,
@@ -107,6 +109,7 @@ describe("pool options", () => {
       acquireTimeout: 1.5,
       connectTimeout: MAX_TIMER_MS,
       checkTimeout: 0,
+      validateAfterIdle: 0,
       closeTimeout: 0,
       leakDetectionThreshold: MAX_TIMER_MS,
       connMaxLifetimeJitter: 0,
@@ -124,6 +127,7 @@ describe("pool options", () => {
       acquireTimeout: 1.5,
       connectTimeout: MAX_TIMER_MS,
       checkTimeout: 0,
+      validateAfterIdle: 0,
       closeTimeout: 0,
       leakDetectionThreshold: MAX_TIMER_MS,
       connMaxLifetimeJitter: 0,

@@ -35,6 +35,7 @@ describe("connection counts", () => {
       healthChecksPassed: 0,
       healthChecksFailed: 0,
       healthCheckDuration: 0,
+      validationsFailed: 0,
       maxOpenConnections: 7,
       openConnections: 0,
       inUse: 0,
