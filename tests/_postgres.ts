@@ -31,6 +31,8 @@ export interface TestPostgres {
   options: ConnectionOptions;
   /** Stops and deletes a server this harness started; no-op for `DATABASE_URL`. */
   stop(): Promise<void>;
+  /** The embedded server and its data directory; absent with `DATABASE_URL`. */
+  embedded?: { server: EmbeddedPostgres; dataDir: string };
 }
 
 /** Starts (or finds, with `DATABASE_URL`) a server. */
@@ -96,6 +98,7 @@ export async function startPostgres(): Promise<TestPostgres> {
       `postgres://${options.username}:${options.password}@${options.host}:${port}/${options.database}`,
     options,
     stop,
+    embedded: { server, dataDir: dir },
   };
 }
 
