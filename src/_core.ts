@@ -1,4 +1,4 @@
-import type { Clock } from "./clock.ts";
+import type { Clock, TimerHandle } from "./clock.ts";
 import type { ResolvedPoolOptions } from "./config.ts";
 import { type Lender, LentConnection, type PoolConnection } from "./connection.ts";
 import type { DriverConnection } from "./driver.ts";
@@ -18,6 +18,11 @@ import { resetThenRecycle, validateIdle } from "./_maintenance.ts";
 import { PooledConnection } from "./_pooled_connection.ts";
 import { UtilizationWindow } from "./_utilization.ts";
 import { Waiter, WaitQueue } from "./_wait_queue.ts";
+
+/** The first retry after a failed connect, in milliseconds; it doubles with each failure. */
+const RETRY_BASE_MS = 100;
+/** The longest wait between connect attempts while the server is unreachable. */
+const RETRY_MAX_MS = 5_000;
 
 /** Counters of connections retired by a limit. */
 export type LimitCounter =
@@ -57,6 +62,12 @@ export class PoolCore {
   validating = 0;
   closing = false;
   readonly #lender: Lender;
+  /** Connect failures since the last success: the exponent of the backoff. */
+  #connectFailures = 0;
+  /** Set while connects back off after a failure; fires the next attempt. */
+  #retryTimer: TimerHandle | undefined;
+  #lastConnectError: unknown;
+  #lastConnectErrorAt = -Infinity;
   /** Set while shutDown() waits for connections in use to come back. */
   #onDrained: (() => void) | undefined;
 
@@ -179,6 +190,7 @@ export class PoolCore {
    */
   async shutDown(): Promise<void> {
     this.closing = true;
+    if (this.#retryTimer !== undefined) this.clock.clearTimeout(this.#retryTimer);
     for (let waiter; (waiter = this.waiters.shift()) !== undefined;) {
       this.#endWait(waiter, this.clock.now());
       waiter.reject(new PoolClosedError("Cannot get a connection: the pool closed while waiting"));
@@ -235,10 +247,14 @@ export class PoolCore {
     this.waiters.push(waiter);
     this.counters.waitCount++;
     if (waiter.timeout > 0) {
-      waiter.timer = this.clock.setTimeout(
-        () => this.#giveUp(waiter, new AcquireTimeoutError(waiter.timeout)),
-        waiter.timeout,
-      );
+      waiter.timer = this.clock.setTimeout(() => {
+        // During an outage the caller learns why no connection came.
+        const cause = this.#lastConnectErrorAt >= waiter.since ? this.#lastConnectError : undefined;
+        this.#giveUp(
+          waiter,
+          new AcquireTimeoutError(waiter.timeout, cause === undefined ? undefined : { cause }),
+        );
+      }, waiter.timeout);
     }
     if (signal !== undefined) {
       waiter.signal = signal;
@@ -263,11 +279,13 @@ export class PoolCore {
     this.counters.waitDuration += now - waiter.since;
   }
 
-  /** Opens connections for waiters that no connect in flight will serve. */
+  /** Opens connections for waiters that no connect in flight will serve, unless backing off. */
   #openForWaiters(): void {
+    const { maxOpenConns, maxConnecting } = this.options;
     while (
-      !this.closing && this.waiters.size > this.connecting + this.validating &&
-      this.entries.size + this.connecting < this.options.maxOpenConns
+      !this.closing && this.#retryTimer === undefined &&
+      this.waiters.size > this.connecting + this.validating &&
+      this.entries.size + this.connecting < maxOpenConns && this.connecting < maxConnecting
     ) this.#connect();
   }
 
@@ -290,6 +308,12 @@ export class PoolCore {
   #connected(connection: DriverConnection, generation: number): void {
     this.connecting--;
     if (this.closing) return this.background.close(connection);
+    this.#connectFailures = 0;
+    if (this.#retryTimer !== undefined) {
+      // Another attempt got through: the server is back, stop backing off.
+      this.clock.clearTimeout(this.#retryTimer);
+      this.#retryTimer = undefined;
+    }
     const now = this.clock.now();
     const { connMaxLifetime, connMaxLifetimeJitter } = this.options;
     let expiresAt = Infinity;
@@ -304,19 +328,37 @@ export class PoolCore {
     connection.onClose((error) => this.#lost(entry, error));
     this.recycle(entry, now);
     this.utilization.update(now, this.inUse, this.entries.size);
+    this.#openForWaiters();
   }
 
   #connectFailed(error: unknown): void {
     this.connecting--;
     if (this.closing) return;
+    const now = this.clock.now();
     this.counters.connectErrors++;
-    // The oldest waiter learns why at once rather than at its timeout; each
-    // failure fails one waiter, so a server that is down gets no retry storm.
-    const waiter = this.waiters.shift();
-    if (waiter === undefined) return this.background.report(error, "connect");
-    this.#endWait(waiter, this.clock.now());
-    waiter.reject(error);
-    this.#openForWaiters();
+    this.#lastConnectError = error;
+    this.#lastConnectErrorAt = now;
+    if (!(this.options.driver.canRetryConnect?.(error) ?? true)) {
+      // A bad password or a missing database fails every waiter now, not at
+      // its timeout; a later caller tries once more.
+      if (this.waiters.size === 0) return this.background.report(error, "connect");
+      for (let waiter; (waiter = this.waiters.shift()) !== undefined;) {
+        this.#endWait(waiter, now);
+        waiter.reject(error);
+      }
+      return;
+    }
+    // The server may come back: waiters keep waiting, and the next attempt
+    // waits 100 ms, doubling up to 5 s, each delay jittered to between half
+    // and all of that, so pools that lost the server together do not return together.
+    this.background.report(error, "connect");
+    if (this.#retryTimer !== undefined) return;
+    const ceiling = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** this.#connectFailures++);
+    const delay = ceiling * (0.5 + 0.5 * (this.clock.random?.() ?? Math.random()));
+    this.#retryTimer = this.clock.setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#openForWaiters();
+    }, delay);
   }
 
   /** Called by the driver when a connection closes, whoever closed it. */

@@ -10,7 +10,8 @@ import type { Driver } from "./driver.ts";
 /**
  * Where a background failure happened, told to the `onError` hook.
  *
- * - `"connect"`: opening a connection failed and no caller was waiting for it.
+ * - `"connect"`: opening a connection failed. A failure the driver deems
+ *   permanent goes to the waiting callers instead, if there are any.
  * - `"healthCheck"`: a periodic ping failed; the connection was closed.
  * - `"validation"`: the ping of a connection idle past `validateAfterIdle`
  *   failed before hand-out; the connection was closed, and the caller got
@@ -99,6 +100,12 @@ export interface PoolOptions {
    */
   maxWaiting?: number;
   /**
+   * The most connections being opened at once, so a pool that starts cold or
+   * refills after an outage does not storm the server. An integer of at
+   * least 1. Default 4.
+   */
+  maxConnecting?: number;
+  /**
    * Milliseconds a caller may hold a connection before the pool reports it
    * to `onError` as a `"leak"`, once per loan, with the stack of the
    * `getConnection()` call. The connection is not taken back. 0 turns it
@@ -161,6 +168,7 @@ export interface ResolvedPoolOptions {
   closeTimeout: number;
   /** Infinity when unbounded. */
   maxWaiting: number;
+  maxConnecting: number;
   leakDetectionThreshold: number;
   onError: ((error: unknown, event: PoolErrorEvent) => void) | undefined;
   clock: Clock | undefined;
@@ -194,6 +202,7 @@ const KNOWN_OPTIONS = new Set<string>([
   "maxOpenConns",
   "maxIdleConns",
   "maxWaiting",
+  "maxConnecting",
   "connMaxLifetimeJitter",
   "onError",
   "clock",
@@ -260,6 +269,7 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
   const maxWaiting = options.maxWaiting === undefined
     ? Infinity
     : size(options, "maxWaiting", 0, 0);
+  const maxConnecting = size(options, "maxConnecting", 4, 1);
   return {
     driver,
     maxOpenConns,
@@ -267,6 +277,7 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     ...durations,
     connMaxLifetimeJitter,
     maxWaiting,
+    maxConnecting,
     onError,
     clock,
   };
@@ -294,7 +305,7 @@ export function validateDuration(subject: string, value: unknown, fallback: numb
 
 function size(
   options: PoolOptions,
-  name: "maxOpenConns" | "maxIdleConns" | "maxWaiting",
+  name: "maxOpenConns" | "maxIdleConns" | "maxWaiting" | "maxConnecting",
   fallback: number,
   min: number,
 ): number {

@@ -124,4 +124,11 @@ export interface Driver {
    * rejects with the signal's reason.
    */
   connect(signal: AbortSignal): Promise<DriverConnection>;
+  /**
+   * Whether a failed connect is worth trying again: true for a server that
+   * is unreachable, starting up or full, false for a failure that repeating
+   * cannot fix, such as a bad password or a missing database. Optional;
+   * without it every failure is retried.
+   */
+  canRetryConnect?(error: unknown): boolean;
 }

@@ -83,9 +83,11 @@ export class AcquireTimeoutError extends PoolError {
    * @param options What led to it, if known, as `cause`.
    */
   constructor(timeout: number, options?: ErrorOptions) {
+    const cause = options?.cause;
     super(
       "ACQUIRE_TIMEOUT",
-      `Cannot get a connection: none became free within ${timeout} ms`,
+      `Cannot get a connection: none became free within ${timeout} ms` +
+        (cause === undefined ? "" : `; the last connect failed: ${describeCause(cause)}`),
       options,
     );
     this.timeout = timeout;
@@ -284,4 +286,8 @@ export class QueryTimeoutError extends PoolError {
     super("QUERY_TIMEOUT", `Cannot finish the statement: it ran longer than ${timeout} ms`);
     this.timeout = timeout;
   }
+}
+
+function describeCause(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
 }

@@ -37,6 +37,8 @@ export class FakeDriver implements Driver {
   readonly queryErrors: Map<string, unknown> = new Map();
   /** Queries whose text is a key here answer a copy of the value (default: no rows). */
   readonly queryResults: Map<string, QueryResult> = new Map();
+  /** Connect errors the pool must not retry (a bad password, say); others it may. */
+  readonly permanentErrors: Set<unknown> = new Set();
   /** Called with each new connection before `connect` resolves: set its knobs here. */
   onOpen: ((connection: FakeConnection) => void) | undefined;
 
@@ -56,6 +58,10 @@ export class FakeDriver implements Driver {
     error: unknown = new Error("Connection refused"),
   ): void {
     for (let i = 0; i < count; i++) this.connectErrors.push(error);
+  }
+
+  canRetryConnect(error: unknown): boolean {
+    return !this.permanentErrors.has(error);
   }
 
   connect(signal: AbortSignal): Promise<FakeConnection> {

@@ -86,6 +86,7 @@ describe("pool options", () => {
       closeTimeout: 10_000,
       leakDetectionThreshold: 0,
       maxWaiting: Infinity,
+      maxConnecting: 4,
       onError: undefined,
       clock: undefined,
     });
@@ -114,6 +115,7 @@ describe("pool options", () => {
       leakDetectionThreshold: MAX_TIMER_MS,
       connMaxLifetimeJitter: 0,
       maxWaiting: 0,
+      maxConnecting: 1,
       onError,
       clock,
     });
@@ -132,6 +134,7 @@ describe("pool options", () => {
       leakDetectionThreshold: MAX_TIMER_MS,
       connMaxLifetimeJitter: 0,
       maxWaiting: 0,
+      maxConnecting: 1,
       onError,
       clock,
     });

@@ -7,6 +7,7 @@
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
+  AcquireTimeoutError,
   ConnectionPool,
   type PoolOptions,
   postgresDriver,
@@ -14,7 +15,14 @@ import {
   TransactionFinishedError,
   TransactionRolledBackError,
 } from "../mod.ts";
-import { type Admin, admin, startPostgres, type TestPostgres, waitFor } from "./_postgres.ts";
+import {
+  type Admin,
+  admin,
+  freePort,
+  startPostgres,
+  type TestPostgres,
+  waitFor,
+} from "./_postgres.ts";
 
 // Started here rather than in before(): Bun gives hooks 5 s, and a cold start can take longer.
 const server: TestPostgres = await startPostgres();
@@ -252,6 +260,43 @@ describe("ConnectionPool on PostgreSQL", () => {
     const { rows } = await pool.execute("select 1 as n");
     assert.deepEqual(rows, [{ n: 1 }]);
     assert.equal(pool.getMetrics().connectionsCreated, 1, "the connection survived the cancel");
+  });
+
+  it("fails every waiting caller at once on a wrong password, without retrying", async () => {
+    // No backend ever opens, so the after-test check has nothing to compare.
+    const bad = new ConnectionPool({
+      driver: postgresDriver({ ...server.options, password: "wrong" }),
+      acquireTimeout: 30_000,
+    });
+    try {
+      const results = await Promise.allSettled([bad.getConnection(), bad.getConnection()]);
+      for (const result of results) {
+        assert.equal(result.status, "rejected");
+        assert.equal((result.reason as { code?: string }).code, "28P01");
+      }
+      assert.ok(bad.getMetrics().connectErrors <= 2, "one attempt per caller at most");
+    } finally {
+      await bad.close();
+    }
+  });
+
+  it("keeps retrying a server that refuses connections and names the cause at the timeout", async () => {
+    const port = await freePort();
+    const down = new ConnectionPool({
+      driver: postgresDriver({ ...server.options, port }),
+      acquireTimeout: 500,
+    });
+    try {
+      const error = await down.getConnection().then(
+        () => assert.fail("connected to a port nobody listens on"),
+        (error: unknown) => error,
+      );
+      assert.ok(error instanceof AcquireTimeoutError, String(error));
+      assert.equal((error.cause as { code?: string }).code, "ECONNREFUSED");
+      assert.ok(down.getMetrics().connectErrors >= 2, "it retried during the wait");
+    } finally {
+      await down.close();
+    }
   });
 
   it("serves 40 concurrent callers with 4 connections and never opens more", async () => {

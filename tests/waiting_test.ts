@@ -246,34 +246,67 @@ describe("waiting for a connection", () => {
     await waiter.value!.execute("select 1");
   });
 
-  it("rejects the oldest waiter with the driver's error when a connect fails", async () => {
+  it("fails every waiter at once when a connect fails for a reason retrying cannot fix", async () => {
     const { pool, driver, errors } = harness({ acquireTimeout: 0 });
-    const refused = new Error("connection refused");
-    driver.failConnects(1, refused);
+    const badPassword = new Error("password authentication failed");
+    driver.permanentErrors.add(badPassword);
+    driver.failConnects(1, badPassword);
     const a = observe(pool.getConnection());
     const b = observe(pool.getConnection());
     await flush();
-    assert.equal(a.reason, refused);
-    assert.equal(b.status, "fulfilled");
+    assert.equal(a.reason, badPassword);
+    assert.equal(b.reason, badPassword);
     const m = pool.getMetrics();
-    assert.deepEqual([m.connectErrors, m.connectionsCreated, m.inUse, m.waiting], [1, 1, 1, 0]);
-    assert.deepEqual(errors, [], "a caller learned of it, so onError is not told");
+    assert.deepEqual([m.connectErrors, m.connectionsCreated, m.idle, m.waiting], [1, 1, 1, 0]);
+    assert.deepEqual(errors, [], "the callers learned of it, so onError is not told");
     assertConsistent(pool, driver);
   });
 
-  it("opens again for the waiters left after a connect fails", async () => {
-    const { pool, driver } = harness({ maxOpenConns: 1, acquireTimeout: 0 });
-    driver.failConnects(2);
+  it("keeps waiters waiting and retries with growing, jittered delays while connects fail", async () => {
+    const { pool, driver, clock, errors } = harness({ maxOpenConns: 1, acquireTimeout: 0 });
+    const refused = new Error("connection refused");
+    driver.failConnects(2, refused);
     const callers = Array.from({ length: 3 }, () => observe(pool.getConnection()));
     await flush();
-    assert.deepEqual(callers.map((c) => c.status), ["rejected", "rejected", "fulfilled"]);
+    assert.deepEqual(callers.map((c) => c.status), ["pending", "pending", "pending"]);
+    assert.equal(driver.connects, 1);
+    // The manual clock's random() is 0: each delay is half its ceiling of 100 ms, 200 ms, ...
+    await clock.advanceAsync(49);
+    assert.equal(driver.connects, 1, "no retry before the backoff ends");
+    await clock.advanceAsync(1);
+    assert.equal(driver.connects, 2);
+    await clock.advanceAsync(99);
+    assert.equal(driver.connects, 2);
+    await clock.advanceAsync(1);
     assert.equal(driver.connects, 3);
+    assert.deepEqual(callers.map((c) => c.status), ["fulfilled", "pending", "pending"]);
+    assert.deepEqual(errors, [[refused, "connect"], [refused, "connect"]]);
     assert.equal(pool.getMetrics().connectErrors, 2);
+    callers[0].value!.release();
+    await flush();
+    assert.equal(callers[1].status, "fulfilled");
+    assertConsistent(pool, driver);
+  });
+
+  it("opens at most maxConnecting connections at once", async () => {
+    const { pool, driver } = harness({ maxOpenConns: 10, maxConnecting: 2, acquireTimeout: 0 });
+    const gate = Promise.withResolvers<void>();
+    driver.connectGate = gate.promise;
+    const callers = Array.from({ length: 6 }, () => observe(pool.getConnection()));
+    await flush();
+    assert.equal(pool.getMetrics().connecting, 2);
+    driver.connectGate = undefined;
+    gate.resolve();
+    await flush();
+    assert.deepEqual(callers.map((c) => c.status), Array(6).fill("fulfilled"));
+    assert.equal(driver.connects, 6);
+    assertConsistent(pool, driver);
   });
 
   it("treats a driver whose connect throws like a failed connect", async () => {
     const { pool, driver } = harness({ acquireTimeout: 0 });
     const broken = new Error("bad connection string");
+    driver.permanentErrors.add(broken);
     driver.connect = () => {
       throw broken;
     };
@@ -298,27 +331,33 @@ describe("waiting for a connection", () => {
     assert.deepEqual([pool.getMetrics().connectErrors, pool.getMetrics().connecting], [1, 0]);
   });
 
-  it("rejects the waiter with ConnectTimeoutError when the driver does not connect within connectTimeout", async () => {
-    const { pool, driver, clock } = harness({ connectTimeout: 500, acquireTimeout: 0 });
-    let connectSignal: AbortSignal | undefined;
+  it("gives up a connect after connectTimeout, retries, and names the cause when the wait ends", async () => {
+    const { pool, driver, clock } = harness({ connectTimeout: 500, acquireTimeout: 2_000 });
+    const signals: AbortSignal[] = [];
     const connect = driver.connect.bind(driver);
     driver.connect = (signal) => {
-      connectSignal = signal;
+      signals.push(signal);
       return connect(signal);
     };
     driver.connectGate = new Promise(() => {});
     const waiter = observe(pool.getConnection());
-    await clock.advanceAsync(499);
-    assert.equal(waiter.status, "pending");
-    await clock.advanceAsync(1);
+    await clock.advanceAsync(500);
+    assert.equal(signals[0].aborted, true);
+    const timedOut = signals[0].reason;
+    assert.ok(timedOut instanceof ConnectTimeoutError);
+    assert.equal(timedOut.code, "CONNECT_TIMEOUT");
+    assert.equal(timedOut.timeout, 500);
+    assert.equal(waiter.status, "pending", "the waiter keeps waiting for a retry");
+    await clock.advanceAsync(50);
+    assert.equal(signals.length, 2, "retried after the backoff");
+    await clock.advanceAsync(1_450);
     const error = waiter.reason;
-    assert.ok(error instanceof ConnectTimeoutError);
-    assert.equal(error.code, "CONNECT_TIMEOUT");
-    assert.equal(error.timeout, 500);
-    assert.equal(connectSignal!.aborted, true);
-    assert.equal(connectSignal!.reason, error);
+    assert.ok(error instanceof AcquireTimeoutError);
+    assert.ok(error.cause instanceof ConnectTimeoutError, "the cause is the last connect error");
+    assert.match(error.message, /last connect failed/);
     const m = pool.getMetrics();
-    assert.deepEqual([m.connectErrors, m.connecting, m.openConnections], [1, 0, 0]);
+    assert.ok(m.connectErrors >= 2);
+    await pool.close();
     assert.equal(clock.pendingTimers, 0);
   });
 

@@ -20,6 +20,19 @@ export function breaksConnection(error: unknown): boolean {
   );
 }
 
+/**
+ * Whether a failed connect may succeed if tried again. Not for SQLSTATE
+ * class 28 (bad password or role), 3D000 (no such database) or 42501 (no
+ * CONNECT privilege): those wait for someone to change the configuration.
+ * Everything else, from a refused socket to 53300 (too many clients) and
+ * 57P03 (starting up), may pass by itself.
+ */
+export function canRetryConnect(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== "string") return true;
+  return !(code.startsWith("28") || code === "3D000" || code === "42501");
+}
+
 /** An error with postgres.js's code for a closed connection. */
 export function connectionError(message: string, cause?: unknown): Error {
   return Object.assign(

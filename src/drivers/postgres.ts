@@ -31,7 +31,7 @@ import {
   installArrayTypes,
 } from "./_postgres_arrays.ts";
 import { cancelStatement } from "./_postgres_cancel.ts";
-import { breaksConnection, connectionError } from "./_postgres_errors.ts";
+import { breaksConnection, canRetryConnect, connectionError } from "./_postgres_errors.ts";
 import { type Options, resolveOptions } from "./_postgres_options.ts";
 import { transactionOpenAfter } from "./_postgres_transaction.ts";
 
@@ -242,6 +242,10 @@ class PostgresDriver implements Driver {
     );
     this.#arrayTypes ??= arrayTypes;
     return connection;
+  }
+
+  canRetryConnect(error: unknown): boolean {
+    return canRetryConnect(error);
   }
 }
 
