@@ -104,7 +104,11 @@ export class PoolCore {
       return Promise.resolve(this.#lend(entry, now, origin));
     }
     const { maxWaiting, maxOpenConns } = this.options;
-    if (this.waiters.size >= maxWaiting && this.entries.size + this.connecting >= maxOpenConns) {
+    // A connection being validated will serve a waiter, like one being opened.
+    if (
+      this.waiters.size >= maxWaiting + this.validating &&
+      this.entries.size + this.connecting >= maxOpenConns
+    ) {
       this.counters.acquireRejections++;
       return Promise.reject(new PoolExhaustedError(maxWaiting));
     }
