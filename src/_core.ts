@@ -68,6 +68,12 @@ export class PoolCore {
   #retryTimer: TimerHandle | undefined;
   #lastConnectError: unknown;
   #lastConnectErrorAt = -Infinity;
+  /**
+   * One timer for every waiter's acquire timeout, armed for the earliest
+   * deadline: a timer per waiter would cost more than the rest of a hand-off.
+   */
+  #deadlineTimer: TimerHandle | undefined;
+  #deadlineAt = Infinity;
   /** Set while shutDown() waits for connections in use to come back. */
   #onDrained: (() => void) | undefined;
 
@@ -250,22 +256,40 @@ export class PoolCore {
   #enqueue(waiter: Waiter<PoolConnection>, signal: AbortSignal | undefined): void {
     this.waiters.push(waiter);
     this.counters.waitCount++;
-    if (waiter.timeout > 0) {
-      waiter.timer = this.clock.setTimeout(() => {
-        // During an outage the caller learns why no connection came.
-        const cause = this.#lastConnectErrorAt >= waiter.since ? this.#lastConnectError : undefined;
-        this.#giveUp(
-          waiter,
-          new AcquireTimeoutError(waiter.timeout, cause === undefined ? undefined : { cause }),
-        );
-      }, waiter.timeout);
-    }
+    if (waiter.deadline < this.#deadlineAt) this.#armDeadline(waiter.deadline, waiter.since);
     if (signal !== undefined) {
       waiter.signal = signal;
       waiter.onAbort = () => this.#giveUp(waiter, signal.reason);
       signal.addEventListener("abort", waiter.onAbort);
     }
     this.#openForWaiters();
+  }
+
+  #armDeadline(at: number, now: number): void {
+    if (this.#deadlineTimer !== undefined) this.clock.clearTimeout(this.#deadlineTimer);
+    this.#deadlineAt = at;
+    this.#deadlineTimer = this.clock.setTimeout(() => this.#expireWaiters(), at - now);
+  }
+
+  /** Fails every waiter whose deadline has come, and arms the timer for the next. */
+  #expireWaiters(): void {
+    this.#deadlineTimer = undefined;
+    this.#deadlineAt = Infinity;
+    const now = this.clock.now();
+    let next = Infinity;
+    for (let waiter = this.waiters.first; waiter !== undefined;) {
+      const following = waiter.next;
+      if (waiter.deadline <= now) {
+        // During an outage the caller learns why no connection came.
+        const cause = this.#lastConnectErrorAt >= waiter.since ? this.#lastConnectError : undefined;
+        this.#giveUp(
+          waiter,
+          new AcquireTimeoutError(waiter.timeout, cause === undefined ? undefined : { cause }),
+        );
+      } else if (waiter.deadline < next) next = waiter.deadline;
+      waiter = following;
+    }
+    if (next < Infinity) this.#armDeadline(next, now);
   }
 
   #giveUp(waiter: Waiter<PoolConnection>, reason: unknown): void {
@@ -276,9 +300,13 @@ export class PoolCore {
     waiter.reject(reason);
   }
 
-  /** Stops a waiter's timer and abort listener, and counts its wait. */
+  /** Ends the wait of a waiter taken out of the queue: its abort listener, and the timer once none waits. */
   #endWait(waiter: Waiter<PoolConnection>, now: number): void {
-    if (waiter.timer !== undefined) this.clock.clearTimeout(waiter.timer);
+    if (this.waiters.size === 0 && this.#deadlineTimer !== undefined) {
+      this.clock.clearTimeout(this.#deadlineTimer);
+      this.#deadlineTimer = undefined;
+      this.#deadlineAt = Infinity;
+    }
     if (waiter.onAbort !== undefined) waiter.signal!.removeEventListener("abort", waiter.onAbort);
     this.counters.waitDuration += now - waiter.since;
   }

@@ -1,4 +1,3 @@
-import type { TimerHandle } from "./clock.ts";
 import type { ConnectionLeakError } from "./errors.ts";
 
 /**
@@ -10,8 +9,8 @@ export class Waiter<T> {
   next: Waiter<T> | undefined = undefined;
   /** Whether the waiter is still in its queue. */
   queued = false;
-  /** The acquire timeout's timer, if one was started. */
-  timer: TimerHandle | undefined = undefined;
+  /** When the acquire timeout runs out, from the pool's clock; Infinity for never. */
+  readonly deadline: number;
   /** The caller's signal and the listener registered on it, if any. */
   signal: AbortSignal | undefined = undefined;
   onAbort: (() => void) | undefined = undefined;
@@ -23,9 +22,11 @@ export class Waiter<T> {
     readonly reject: (reason: unknown) => void,
     /** When the caller started waiting, from the pool's clock. */
     readonly since: number,
-    /** The acquire timeout in force for this caller, in milliseconds. */
+    /** The acquire timeout in force for this caller, in milliseconds; 0 for none. */
     readonly timeout: number,
-  ) {}
+  ) {
+    this.deadline = timeout > 0 ? since + timeout : Infinity;
+  }
 }
 
 /** Waiters in arrival order: a doubly linked list with O(1) push, shift and remove. */
@@ -33,6 +34,11 @@ export class WaitQueue<T> {
   #head: Waiter<T> | undefined = undefined;
   #tail: Waiter<T> | undefined = undefined;
   #size = 0;
+
+  /** The oldest waiter, without taking it out; follow `next` for the others. */
+  get first(): Waiter<T> | undefined {
+    return this.#head;
+  }
 
   /** The number of waiters in the queue. */
   get size(): number {
