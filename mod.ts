@@ -28,6 +28,7 @@ export type { Driver, DriverConnection, QueryResult } from "./src/driver.ts";
 export { type Clock, systemClock, type TimerHandle } from "./src/clock.ts";
 export {
   AcquireTimeoutError,
+  ConnectionAbandonedError,
   ConnectionLeakError,
   ConnectionReleasedError,
   ConnectTimeoutError,

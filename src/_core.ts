@@ -4,6 +4,7 @@ import { type Lender, LentConnection, type PoolConnection } from "./connection.t
 import type { DriverConnection } from "./driver.ts";
 import {
   AcquireTimeoutError,
+  ConnectionAbandonedError,
   ConnectionLeakError,
   ConnectTimeoutError,
   PoolClosedError,
@@ -85,12 +86,22 @@ export class PoolCore {
     this.utilization = new UtilizationWindow(clock.now());
     const threshold = options.leakDetectionThreshold;
     if (threshold > 0) {
-      this.leaks = new LeakDetector(clock, threshold, (entry, origin) => {
-        // Release and retire clear the timer first; this only guards against a reordering.
-        if (entry.state !== "inUse") return;
-        this.counters.leaksDetected++;
-        this.background.report(origin, "leak");
-      });
+      this.leaks = new LeakDetector(
+        clock,
+        threshold,
+        (entry, origin) => {
+          // Release and retire clear the timer first; this only guards against a reordering.
+          if (entry.state !== "inUse") return;
+          this.counters.leaksDetected++;
+          this.background.report(origin, "leak");
+        },
+        (entry, origin) => {
+          // Its handle is gone, so nobody can use it again: take it back.
+          this.counters.leaksReclaimed++;
+          this.background.report(new ConnectionAbandonedError({ cause: origin }), "leak");
+          this.release(entry);
+        },
+      );
     }
   }
 
@@ -129,7 +140,7 @@ export class PoolCore {
   release(entry: PooledConnection): void {
     // A connection shutDown() took from its holder is already gone.
     if (entry.state !== "inUse") return;
-    if (entry.leakTimer !== undefined) this.leaks!.unwatch(entry);
+    this.leaks?.unwatch(entry);
     const now = this.clock.now();
     this.inUse--;
     entry.lastUsedAt = entry.provenAt = now;
@@ -173,7 +184,7 @@ export class PoolCore {
   /** Closes a connection that is no longer in the idle set or lent out. */
   retire(entry: PooledConnection, counter?: LimitCounter): void {
     entry.state = "closed";
-    if (entry.leakTimer !== undefined) this.leaks!.unwatch(entry);
+    this.leaks?.unwatch(entry);
     this.entries.delete(entry);
     if (counter !== undefined) this.counters[counter]++;
     this.background.close(entry.driverConnection);
@@ -232,11 +243,12 @@ export class PoolCore {
     origin: ConnectionLeakError | undefined,
   ): PoolConnection {
     entry.state = "inUse";
-    if (origin !== undefined) this.leaks!.watch(entry, origin);
     this.inUse++;
     this.counters.acquireCount++;
     this.utilization.update(now, this.inUse, this.entries.size);
-    return new LentConnection(this.#lender, entry);
+    const handle = new LentConnection(this.#lender, entry);
+    if (origin !== undefined) this.leaks!.watch(entry, origin, handle);
+    return handle;
   }
 
   #takeIdle(now: number): PooledConnection | undefined {

@@ -2,36 +2,57 @@ import type { Clock } from "./clock.ts";
 import type { ConnectionLeakError } from "./errors.ts";
 import type { PooledConnection } from "./_pooled_connection.ts";
 
+/** What the finalizer needs of a loan whose handle was collected: never the handle itself. */
+interface Loan {
+  entry: PooledConnection;
+  /** The entry's loan count when lent, so only that loan is reclaimed. */
+  loan: number;
+  origin: ConnectionLeakError;
+}
+
 /**
  * Watches loans for `leakDetectionThreshold`: one timer per loan, started
- * when the connection is handed out and cleared when it comes back. The pool
- * creates one only when the option is on.
+ * when the connection is handed out and cleared when it comes back; and a
+ * `FinalizationRegistry` entry, so a handle collected without `release()`
+ * gives its connection back. The pool creates one only when the option is
+ * on: registering costs about 250 ns per loan on Deno, 100 ns on Bun, more
+ * than the rest of a hand-off.
  */
 export class LeakDetector {
   readonly #clock: Clock;
   readonly #onLeak: (entry: PooledConnection, origin: ConnectionLeakError) => void;
+  readonly #abandoned: FinalizationRegistry<Loan>;
 
   constructor(
     clock: Clock,
     /** Milliseconds a loan may last before it is reported; more than 0. */
     readonly threshold: number,
     onLeak: (entry: PooledConnection, origin: ConnectionLeakError) => void,
+    onAbandoned: (entry: PooledConnection, origin: ConnectionLeakError) => void,
   ) {
     this.#clock = clock;
     this.#onLeak = onLeak;
+    this.#abandoned = new FinalizationRegistry(({ entry, loan, origin }) => {
+      if (entry.state === "inUse" && entry.loans === loan) onAbandoned(entry, origin);
+    });
   }
 
-  /** Starts the timer of a loan; `origin` was created in its `getConnection()` call. */
-  watch(entry: PooledConnection, origin: ConnectionLeakError): void {
+  /**
+   * Starts watching a loan: `origin` was created in its `getConnection()`
+   * call, and `handle` is what the caller holds.
+   */
+  watch(entry: PooledConnection, origin: ConnectionLeakError, handle: object): void {
     entry.leakTimer = this.#clock.setTimeout(() => {
       entry.leakTimer = undefined;
       this.#onLeak(entry, origin);
     }, this.threshold);
+    this.#abandoned.register(handle, { entry, loan: ++entry.loans, origin }, entry);
   }
 
-  /** Stops the timer of a loan that ended. */
+  /** Stops watching a loan that ended. */
   unwatch(entry: PooledConnection): void {
-    this.#clock.clearTimeout(entry.leakTimer);
+    if (entry.leakTimer !== undefined) this.#clock.clearTimeout(entry.leakTimer);
     entry.leakTimer = undefined;
+    this.#abandoned.unregister(entry);
   }
 }

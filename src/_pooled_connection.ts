@@ -13,6 +13,8 @@ export class PooledConnection {
   provenAt: number;
   /** The leak-detection timer of the current loan, if one runs. */
   leakTimer: TimerHandle | undefined = undefined;
+  /** Loans so far, counted only while leak detection is on. */
+  loans = 0;
 
   constructor(
     readonly driverConnection: DriverConnection,

@@ -108,8 +108,11 @@ export interface PoolOptions {
   /**
    * Milliseconds a caller may hold a connection before the pool reports it
    * to `onError` as a `"leak"`, once per loan, with the stack of the
-   * `getConnection()` call. The connection is not taken back. 0 turns it
-   * off, and then no stack is captured. Default 0 (off).
+   * `getConnection()` call. The connection is not taken back then; but if
+   * its handle is garbage-collected without `release()`, the pool takes it
+   * back and reports a `ConnectionAbandonedError`. 0 turns both off, and
+   * then no stack is captured and no loan is registered for collection,
+   * which would cost more than the rest of a hand-off. Default 0 (off).
    */
   leakDetectionThreshold?: number;
   /**

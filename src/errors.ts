@@ -261,6 +261,36 @@ export class ConnectionLeakError extends PoolError {
 }
 
 /**
+ * Told to the `onError` hook (event `"leak"`) when a connection's handle was
+ * garbage-collected without `release()`; the pool has taken the connection
+ * back. Its `cause` is a {@linkcode ConnectionLeakError} whose stack is that
+ * of the `getConnection()` call. Only while `leakDetectionThreshold` is on.
+ * Never thrown by the pool.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionAbandonedError } from "@x/pool";
+ *
+ * const error = new ConnectionAbandonedError();
+ * console.log(error.code); // "CONNECTION_ABANDONED"
+ * ```
+ */
+export class ConnectionAbandonedError extends PoolError {
+  /**
+   * Creates the error.
+   *
+   * @param options Where the connection was taken, as `cause`.
+   */
+  constructor(options?: ErrorOptions) {
+    super(
+      "CONNECTION_ABANDONED",
+      "A connection was garbage-collected without release(); the pool took it back",
+      options,
+    );
+  }
+}
+
+/**
  * Thrown when a statement ran longer than the `timeout` given to `execute`.
  * The pool asked the server to cancel it; a connection whose statement does
  * not end after that is closed rather than reused.

@@ -49,6 +49,11 @@ export interface PoolCounters {
   /** Loans held past `leakDetectionThreshold`, each reported once to `onError`. */
   leaksDetected: number;
   /**
+   * Loans whose handle was garbage-collected without `release()`; each
+   * connection was taken back. Only while leak detection is on.
+   */
+  leaksReclaimed: number;
+  /**
    * Connections idle past `validateAfterIdle` whose ping failed before
    * hand-out; each was closed, and its caller served by another.
    */
@@ -124,6 +129,7 @@ export function zeroCounters(): PoolCounters {
     poolResets: 0,
     resetClosed: 0,
     leaksDetected: 0,
+    leaksReclaimed: 0,
     healthChecksPassed: 0,
     healthChecksFailed: 0,
     healthCheckDuration: 0,

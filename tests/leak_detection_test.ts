@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { PoolOptions } from "../src/config.ts";
-import { ConnectionLeakError, PoolError } from "../src/errors.ts";
+import { ConnectionAbandonedError, ConnectionLeakError, PoolError } from "../src/errors.ts";
 import { flush } from "./_manual_clock.ts";
 import { assertConsistent, harness, observe } from "./_pool_helpers.ts";
 
@@ -105,5 +105,66 @@ describe("leak detection", () => {
       () => harness({ leakDetectionThreshold: "1000" } as unknown as Partial<PoolOptions>),
       TypeError,
     );
+  });
+});
+
+/** Runs a full collection if the runtime lets a test ask for one. */
+function collectGarbage(): boolean {
+  const bun = (globalThis as { Bun?: { gc(force: boolean): void } }).Bun;
+  if (bun !== undefined) {
+    bun.gc(true);
+    return true;
+  }
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  return gc !== undefined;
+}
+
+const canCollect = collectGarbage();
+
+describe("abandoned connections", () => {
+  it(
+    "takes back a connection whose handle was garbage-collected without release",
+    { skip: !canCollect && "needs a collectable heap: run Deno with --v8-flags=--expose-gc" },
+    async () => {
+      const { pool, driver, errors } = harness({ leakDetectionThreshold: 60_000 });
+      await (async () => {
+        await pool.getConnection(); // dropped on the floor
+      })();
+      assert.equal(pool.getMetrics().inUse, 1);
+      // Finalizers run some time after a collection; try a bounded number of times.
+      for (let i = 0; i < 50 && pool.getMetrics().inUse > 0; i++) {
+        collectGarbage();
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const m = pool.getMetrics();
+      assert.deepEqual([m.inUse, m.idle, m.leaksReclaimed, m.leaksDetected], [0, 1, 1, 0]);
+      const [error, event] = errors.at(-1)!;
+      assert.equal(event, "leak");
+      assert.ok(error instanceof ConnectionAbandonedError);
+      assert.ok(error.cause instanceof ConnectionLeakError, "the cause carries the taking stack");
+      assertConsistent(pool, driver);
+      await pool.close();
+    },
+  );
+
+  it("never reclaims a connection that was released, even after its handle is collected", {
+    skip: !canCollect && "needs a collectable heap: run Deno with --v8-flags=--expose-gc",
+  }, async () => {
+    const { pool, errors } = harness({ leakDetectionThreshold: 60_000 });
+    await (async () => {
+      const conn = await pool.getConnection();
+      conn.release();
+    })();
+    const again = await pool.getConnection(); // the same connection, lent again
+    for (let i = 0; i < 5; i++) {
+      collectGarbage();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const m = pool.getMetrics();
+    assert.deepEqual([m.inUse, m.leaksReclaimed], [1, 0]);
+    assert.deepEqual(errors, []);
+    again.release();
+    await pool.close();
   });
 });

@@ -32,6 +32,7 @@ describe("connection counts", () => {
       poolResets: 0,
       resetClosed: 0,
       leaksDetected: 0,
+      leaksReclaimed: 0,
       healthChecksPassed: 0,
       healthChecksFailed: 0,
       healthCheckDuration: 0,
