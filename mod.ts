@@ -24,7 +24,7 @@ export { type AcquireOptions, ConnectionPool } from "./src/pool.ts";
 export type { PoolErrorEvent, PoolOptions } from "./src/config.ts";
 export type { ExecuteOptions, PoolConnection } from "./src/connection.ts";
 export type { IsolationLevel, Transaction, TransactionOptions } from "./src/transaction.ts";
-export type { Driver, DriverConnection, QueryResult } from "./src/driver.ts";
+export type { Driver, DriverConnection, QueryResult, ServerErrorKind } from "./src/driver.ts";
 export { type Clock, systemClock, type TimerHandle } from "./src/clock.ts";
 export {
   AcquireTimeoutError,

@@ -82,7 +82,13 @@ export class PoolCore {
     this.options = options;
     this.clock = clock;
     this.background = new BackgroundWork(clock, options.onError);
-    this.#lender = { release: (entry) => this.release(entry), clock };
+    this.#lender = {
+      release: (entry) => this.release(entry),
+      clock,
+      noteError: options.driver.classifyError === undefined
+        ? undefined
+        : (entry, error) => this.noteError(entry.generation, error),
+    };
     this.utilization = new UtilizationWindow(clock.now());
     const threshold = options.leakDetectionThreshold;
     if (threshold > 0) {
@@ -198,6 +204,21 @@ export class PoolCore {
     this.generation++;
     this.counters.poolResets++;
     for (const entry of this.idle.splice(0)) this.retire(entry, "resetClosed");
+  }
+
+  /**
+   * Resets the pool when an error from a connection of the current
+   * generation says the server is gone, or read-only with `resetOnReadOnly`.
+   * Errors from older connections are ignored: they are already retired, and
+   * a late one must not retire the fresh connections of a new server.
+   */
+  noteError(generation: number, error: unknown): void {
+    if (generation !== this.generation || this.closing) return;
+    const kind = this.options.driver.classifyError?.(error);
+    if (kind === "serverGone" || (kind === "readOnly" && this.options.resetOnReadOnly)) {
+      this.background.report(error, "failover");
+      this.reset();
+    }
   }
 
   /** Lets shutDown() go on once nothing is in use or being checked. */
@@ -345,7 +366,7 @@ export class PoolCore {
     );
     this.background.track(attempt.then(
       (connection) => this.#connected(connection, generation),
-      (error) => this.#connectFailed(error),
+      (error) => this.#connectFailed(error, generation),
     ));
   }
 
@@ -375,9 +396,10 @@ export class PoolCore {
     this.#openForWaiters();
   }
 
-  #connectFailed(error: unknown): void {
+  #connectFailed(error: unknown, generation: number): void {
     this.connecting--;
     if (this.closing) return;
+    this.noteError(generation, error);
     const now = this.clock.now();
     this.counters.connectErrors++;
     this.#lastConnectError = error;
@@ -407,6 +429,7 @@ export class PoolCore {
 
   /** Called by the driver when a connection closes, whoever closed it. */
   #lost(entry: PooledConnection, error: unknown): void {
+    if (error !== undefined) this.noteError(entry.generation, error);
     // In use or checking: its holder, or the check, finds out and retires it.
     if (entry.state !== "idle") return;
     this.idle.splice(this.idle.indexOf(entry), 1);

@@ -21,6 +21,8 @@ import type { Driver } from "./driver.ts";
  * - `"connectionLost"`: an idle connection closed on its own (the server or
  *   the network ended it).
  * - `"close"`: closing a connection failed.
+ * - `"failover"`: an error said the server is gone or read-only (see
+ *   `Driver.classifyError`); every connection was retired, as by `pool.reset()`.
  * - `"leak"`: a connection has been held longer than
  *   `leakDetectionThreshold`; the error is a `ConnectionLeakError` whose
  *   stack is that of the `getConnection()` call that took it.
@@ -32,6 +34,7 @@ export type PoolErrorEvent =
   | "reset"
   | "connectionLost"
   | "close"
+  | "failover"
   | "leak";
 
 /**
@@ -116,6 +119,14 @@ export interface PoolOptions {
    */
   leakDetectionThreshold?: number;
   /**
+   * Retire every connection (as `pool.reset()`) when a statement fails
+   * because the server is read-only, as a primary demoted by a failover is.
+   * Off by default, because a write inside a read-only transaction fails the
+   * same way. A server shutting down or crashing resets the pool whatever
+   * this says. Default false.
+   */
+  resetOnReadOnly?: boolean;
+  /**
    * Milliseconds the driver may take to open one connection. 0 means no
    * limit. Default 10,000 (10 s).
    */
@@ -173,6 +184,7 @@ export interface ResolvedPoolOptions {
   maxWaiting: number;
   maxConnecting: number;
   leakDetectionThreshold: number;
+  resetOnReadOnly: boolean;
   onError: ((error: unknown, event: PoolErrorEvent) => void) | undefined;
   clock: Clock | undefined;
 }
@@ -206,6 +218,7 @@ const KNOWN_OPTIONS = new Set<string>([
   "maxIdleConns",
   "maxWaiting",
   "maxConnecting",
+  "resetOnReadOnly",
   "connMaxLifetimeJitter",
   "onError",
   "clock",
@@ -272,6 +285,12 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
   const maxWaiting = options.maxWaiting === undefined
     ? Infinity
     : size(options, "maxWaiting", 0, 0);
+  const resetOnReadOnly = options.resetOnReadOnly ?? false;
+  if (typeof resetOnReadOnly !== "boolean") {
+    throw new TypeError(
+      `Cannot create pool: resetOnReadOnly must be a boolean, got ${describe(resetOnReadOnly)}`,
+    );
+  }
   const maxConnecting = size(options, "maxConnecting", 4, 1);
   return {
     driver,
@@ -281,6 +300,7 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     connMaxLifetimeJitter,
     maxWaiting,
     maxConnecting,
+    resetOnReadOnly,
     onError,
     clock,
   };

@@ -85,6 +85,8 @@ export interface Lender {
   release(entry: PooledConnection): void;
   /** The pool's clock, for statement timeouts. */
   readonly clock: Clock;
+  /** Set when the driver classifies errors: told of each failed statement. */
+  readonly noteError: ((entry: PooledConnection, error: unknown) => void) | undefined;
 }
 
 /** One loan of a pooled connection: a fresh handle per `getConnection()`. */
@@ -126,14 +128,19 @@ export class LentConnection implements PoolConnection {
     } catch (error) {
       return Promise.reject(error);
     }
-    if (timeout === 0) return connection.query(text, params, signal) as Promise<QueryResult<Row>>;
-    return withTimeout(
+    const result = timeout === 0 ? connection.query(text, params, signal) : withTimeout(
       this.#lender.clock,
       timeout,
       signal,
       () => new QueryTimeoutError(timeout),
-      (bounded) => connection.query(text, params, bounded) as Promise<QueryResult<Row>>,
+      (bounded) => connection.query(text, params, bounded),
     );
+    const noteError = this.#lender.noteError;
+    if (noteError === undefined) return result as Promise<QueryResult<Row>>;
+    return result.catch((error) => {
+      noteError(entry, error);
+      throw error;
+    }) as Promise<QueryResult<Row>>;
   }
 
   release(): void {

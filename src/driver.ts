@@ -131,4 +131,24 @@ export interface Driver {
    * without it every failure is retried.
    */
   canRetryConnect?(error: unknown): boolean;
+  /**
+   * What an error says about the whole server rather than one connection:
+   * `"serverGone"` when it is shutting down, crashed, or not accepting
+   * sessions for now; `"readOnly"` when it refused a write for being
+   * read-only. The pool then retires every connection (see the pool option
+   * `resetOnReadOnly`). Optional; without it, errors concern one connection.
+   */
+  classifyError?(error: unknown): ServerErrorKind | undefined;
 }
+
+/**
+ * What an error can say about the whole server; see `Driver.classifyError`.
+ *
+ * @example
+ * ```ts
+ * import type { ServerErrorKind } from "@x/pool";
+ *
+ * const kind: ServerErrorKind = "serverGone";
+ * ```
+ */
+export type ServerErrorKind = "serverGone" | "readOnly";

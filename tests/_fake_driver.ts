@@ -60,6 +60,13 @@ export class FakeDriver implements Driver {
     for (let i = 0; i < count; i++) this.connectErrors.push(error);
   }
 
+  /** What `classifyError` says of an error; unlisted errors concern one connection. */
+  readonly errorKinds: Map<unknown, "serverGone" | "readOnly"> = new Map();
+
+  classifyError(error: unknown): "serverGone" | "readOnly" | undefined {
+    return this.errorKinds.get(error);
+  }
+
   canRetryConnect(error: unknown): boolean {
     return !this.permanentErrors.has(error);
   }

@@ -576,6 +576,8 @@ export class ModelRun {
       reset: (e) => e === this.resetFailure,
       connectionLost: (e) => e === this.death,
       close: () => false,
+      // The model's driver classifies no error as the server's.
+      failover: () => false,
       leak: () => false,
     };
     for (; this.#errorsChecked < this.errors.length; this.#errorsChecked++) {

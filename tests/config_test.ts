@@ -87,6 +87,7 @@ describe("pool options", () => {
       leakDetectionThreshold: 0,
       maxWaiting: Infinity,
       maxConnecting: 4,
+      resetOnReadOnly: false,
       onError: undefined,
       clock: undefined,
     });
@@ -116,6 +117,7 @@ describe("pool options", () => {
       connMaxLifetimeJitter: 0,
       maxWaiting: 0,
       maxConnecting: 1,
+      resetOnReadOnly: true,
       onError,
       clock,
     });
@@ -135,6 +137,7 @@ describe("pool options", () => {
       connMaxLifetimeJitter: 0,
       maxWaiting: 0,
       maxConnecting: 1,
+      resetOnReadOnly: true,
       onError,
       clock,
     });

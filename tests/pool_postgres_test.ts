@@ -42,6 +42,13 @@ function openPool(options: Omit<PoolOptions, "driver"> = {}): ConnectionPool {
   return pool;
 }
 
+async function readOnly(): Promise<string> {
+  const rows = await db.query<{ default_transaction_read_only: string }>(
+    "show default_transaction_read_only",
+  );
+  return rows[0].default_transaction_read_only;
+}
+
 async function backendStates(): Promise<string[]> {
   const rows = await db.query<{ state: string }>(
     "select state from pg_stat_activity where application_name = $1",
@@ -297,6 +304,28 @@ describe("ConnectionPool on PostgreSQL", () => {
     } finally {
       await down.close();
     }
+  });
+
+  it("retires every connection when the server turns read-only, with resetOnReadOnly", async () => {
+    const pool = openPool({ resetOnReadOnly: true });
+    await Promise.all([pool.execute("select 1"), pool.execute("select pg_sleep(0.01)")]);
+    const before = pool.getMetrics().connectionsCreated;
+    await db.query("alter system set default_transaction_read_only = on");
+    await db.query("select pg_reload_conf()");
+    try {
+      await waitFor("the server to turn read-only", async () => (await readOnly()) === "on");
+      await assert.rejects(
+        pool.execute("insert into pool_items (id, name) values (1, 'refused')"),
+        (error: { code?: string }) => error.code === "25006",
+      );
+      assert.equal(pool.getMetrics().poolResets, 1);
+    } finally {
+      await db.query("alter system reset default_transaction_read_only");
+      await db.query("select pg_reload_conf()");
+    }
+    await waitFor("the server to take writes again", async () => (await readOnly()) === "off");
+    await pool.execute("insert into pool_items (id, name) values (1, 'accepted')");
+    assert.ok(pool.getMetrics().connectionsCreated > before, "new connections after the reset");
   });
 
   it("serves 40 concurrent callers with 4 connections and never opens more", async () => {

@@ -33,6 +33,19 @@ export function canRetryConnect(error: unknown): boolean {
   return !(code.startsWith("28") || code === "3D000" || code === "42501");
 }
 
+/**
+ * What an error says about the whole server: 57P01 (admin shutdown), 57P02
+ * (crash shutdown) and 57P03 (cannot connect now: starting up or shutting
+ * down) mean it is going or gone; 25006 means it refused a write for being
+ * read-only.
+ */
+export function classifyError(error: unknown): "serverGone" | "readOnly" | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === "57P01" || code === "57P02" || code === "57P03") return "serverGone";
+  if (code === "25006") return "readOnly";
+  return undefined;
+}
+
 /** An error with postgres.js's code for a closed connection. */
 export function connectionError(message: string, cause?: unknown): Error {
   return Object.assign(

@@ -31,7 +31,12 @@ import {
   installArrayTypes,
 } from "./_postgres_arrays.ts";
 import { cancelStatement } from "./_postgres_cancel.ts";
-import { breaksConnection, canRetryConnect, connectionError } from "./_postgres_errors.ts";
+import {
+  breaksConnection,
+  canRetryConnect,
+  classifyError,
+  connectionError,
+} from "./_postgres_errors.ts";
 import { type Options, resolveOptions } from "./_postgres_options.ts";
 import { transactionOpenAfter } from "./_postgres_transaction.ts";
 
@@ -221,8 +226,37 @@ export function postgresDriver(
 type Sql = postgres.Sql<Record<string, unknown>>;
 type Statement = postgres.PendingQuery<postgres.Row[]>;
 type Rows = postgres.RowList<postgres.Row[]>;
+type Action = "query" | "ping" | "reset";
 
 const noop = () => {};
+/** The parameters of a statement that has none; postgres.js only reads them. */
+const NO_PARAMS: never[] = Object.freeze([]) as never[];
+
+/**
+ * One call of `query`, `ping` or `reset`: queued until the calls before it
+ * have finished, then on the wire, then done. A node of its connection's queue.
+ */
+class Call {
+  /** Whether the caller's promise has settled: done, or aborted. */
+  settled = false;
+  /** Whether postgres.js (or the socket's close) has ended the statement. */
+  ended = false;
+  /** The statement on the wire, once sent. */
+  query: Statement | undefined = undefined;
+  /** The request to cancel `query`, once made. */
+  cancelled: Promise<void> | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
+  next: Call | undefined = undefined;
+
+  constructor(
+    readonly action: Action,
+    readonly text: string,
+    readonly params: readonly unknown[],
+    readonly signal: AbortSignal | undefined,
+    readonly resolve: (value: unknown) => void,
+    readonly reject: (reason: unknown) => void,
+  ) {}
+}
 
 class PostgresDriver implements Driver {
   readonly #options: Options;
@@ -247,6 +281,10 @@ class PostgresDriver implements Driver {
   canRetryConnect(error: unknown): boolean {
     return canRetryConnect(error);
   }
+
+  classifyError(error: unknown): "serverGone" | "readOnly" | undefined {
+    return classifyError(error);
+  }
 }
 
 class PostgresConnection implements DriverConnection {
@@ -265,14 +303,21 @@ class PostgresConnection implements DriverConnection {
   /** Resolves when postgres.js reports the socket closed. */
   readonly #gone: Promise<void>;
   #markGone: () => void = noop;
+  /** `{ prepare, simple: false }`, as postgres.js takes it; it copies it per statement. */
+  readonly #statementOptions: { prepare: boolean };
   /** Calls started and not yet finished, running or queued. */
   #pending = 0;
-  /** Ends when the last call started has finished; calls run one at a time. */
-  #tail: Promise<void> = Promise.resolve();
-  /** Asks the server to cancel the statement on the wire, if any. */
-  #cancelRunning: (() => Promise<void>) | undefined;
-  /** Rejects the statement on the wire, if any, once the socket is gone. */
-  #abandonRunning: (() => void) | undefined;
+  /** Calls waiting for the connection, oldest first; calls run one at a time. */
+  #head: Call | undefined;
+  #tail: Call | undefined;
+  /** The call whose statement is on the wire, if any. */
+  #running: Call | undefined;
+  /** Set from a call's start until it has finished, its cancel request included. */
+  #busy = false;
+  /** Set while a microtask is due to start the next call. */
+  #scheduled = false;
+  /** Starts queued calls until one is on the wire; bound once, as a microtask. */
+  readonly #pump = () => this.#startNext();
   /** The socket error that killed the connection, if one did. */
   #failure: unknown;
   #transaction = false;
@@ -280,6 +325,9 @@ class PostgresConnection implements DriverConnection {
   private constructor(options: Options) {
     this.#gone = new Promise((resolve) => this.#markGone = resolve);
     this.#prepare = options.prepare === true;
+    // `simple: false` is not in postgres.js's types; it makes an
+    // unparameterised query one statement too, so tags track reliably.
+    this.#statementOptions = { prepare: this.#prepare, simple: false } as { prepare: boolean };
     this.#closeTimeout = (options.connect_timeout ?? 30) * 1000;
     this.#sql = postgres({
       ...options,
@@ -351,43 +399,18 @@ class PostgresConnection implements DriverConnection {
     params: readonly unknown[],
     signal?: AbortSignal,
   ): Promise<QueryResult> {
-    return this.#run(
-      "query",
-      signal,
-      () =>
-        this.#sql.unsafe(
-          text,
-          // deno-lint-ignore no-explicit-any
-          [...params] as any[],
-          // `simple: false` is not in postgres.js's types; it makes an
-          // unparameterised query one statement too, so tags track reliably.
-          { prepare: this.#prepare, simple: false } as { prepare: boolean },
-        ),
-      (result) => {
-        this.#track(text, result?.command);
-        return {
-          rows: result ? Array.from(result) : [],
-          rowCount: result?.count ?? 0,
-          command: result?.command ?? "",
-        };
-      },
-    );
+    return this.#run("query", text, params, signal) as Promise<QueryResult>;
   }
 
   ping(signal?: AbortSignal): Promise<void> {
     // An empty query: one round trip, nothing parsed, accepted even in a
     // failed transaction.
-    return this.#run("ping", signal, () => this.#sql.unsafe(""), noop);
+    return this.#run("ping", "", NO_PARAMS, signal) as Promise<void>;
   }
 
   reset(signal?: AbortSignal): Promise<void> {
-    if (!this.#closed && !signal?.aborted) this.#cancelRunning?.();
-    return this.#run(
-      "reset",
-      signal,
-      () => this.#transaction ? this.#sql.unsafe("rollback") : undefined,
-      (result) => this.#track("rollback", result?.command),
-    );
+    if (!this.#closed && !signal?.aborted) this.#cancelRunning();
+    return this.#run("reset", "rollback", NO_PARAMS, signal) as Promise<void>;
   }
 
   onClose(listener: (error?: unknown) => void): void {
@@ -400,7 +423,7 @@ class PostgresConnection implements DriverConnection {
       this.#closed = true;
       // The backend would otherwise run the statement to its end, and only
       // read the Terminate message, and close the socket, after it.
-      const cancelled = this.#cancelRunning?.();
+      const cancelled = this.#cancelRunning();
       this.#end();
       // postgres.js only half-closes the socket and cannot destroy it; a
       // server that never answers would hold close() until TCP gives up.
@@ -421,78 +444,126 @@ class PostgresConnection implements DriverConnection {
    * queue concurrent queries itself and, if the socket closed with one
    * queued, reconnect to run it: a new session behind the pool's back.
    */
-  #run<T>(
-    action: string,
+  #run(
+    action: Action,
+    text: string,
+    params: readonly unknown[],
     signal: AbortSignal | undefined,
-    statement: () => Statement | undefined,
-    finish: (result: Rows | undefined) => T,
-  ): Promise<T> {
+  ): Promise<unknown> {
     if (this.#closed) return Promise.reject(this.#closedError(action));
     if (signal?.aborted) return Promise.reject(signal.reason);
     this.#pending++;
-    const previous = this.#tail;
-    let release = noop;
-    this.#tail = new Promise((resolve) => release = resolve);
-    return new Promise<T>((resolve, reject) => {
-      let settled = false;
-      let cancel: (() => Promise<void>) | undefined;
-      const settle = (ok: boolean, value: unknown) => {
-        if (settled) return;
-        settled = true;
-        if (ok) resolve(value as T);
-        else reject(value);
-      };
-      const onAbort = () => {
-        settle(false, signal?.reason);
-        cancel?.();
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      previous.then(async () => {
-        let ok = false;
-        let value: unknown;
-        try {
-          // Aborted while queued: nothing was sent.
-          if (settled) return;
-          if (this.#closed) {
-            value = this.#closedError(action);
-            return;
-          }
-          const query = statement();
-          if (!query) {
-            [ok, value] = [true, finish(undefined)];
-            return;
-          }
-          let cancelled: Promise<void> | undefined;
-          cancel = () => cancelled ??= cancelStatement(query);
-          this.#cancelRunning = cancel;
-          // postgres.js leaves a query sent between a socket error and the
-          // socket's close unsettled forever; the close settles it here.
-          const outcome = new Promise<Rows>((resolve, reject) => {
-            this.#abandonRunning = () => reject(this.#closedError(action));
-            query.then(resolve, reject);
-          });
-          try {
-            [ok, value] = [true, finish(await outcome)];
-          } catch (error) {
-            value = error;
-            if (breaksConnection(error)) this.#fail(error);
-          }
-          this.#cancelRunning = undefined;
-          this.#abandonRunning = undefined;
-          // A cancel request still in flight could hit the next statement.
-          if (cancelled) await cancelled;
-        } catch (error) {
-          // Unreachable: statement() and finish() do not throw.
-          [ok, value] = [false, error];
-        } finally {
-          signal?.removeEventListener("abort", onAbort);
-          // Before settling, so the caller sees `dirty` false once it resumes.
-          this.#pending--;
-          settle(ok, value);
-          release();
-        }
-      });
+    return new Promise((resolve, reject) => {
+      const call = new Call(action, text, params, signal, resolve, reject);
+      if (signal !== undefined) {
+        call.onAbort = () => {
+          this.#settle(call, false, signal.reason);
+          this.#cancel(call);
+        };
+        signal.addEventListener("abort", call.onAbort, { once: true });
+      }
+      if (this.#tail === undefined) this.#head = call;
+      else this.#tail.next = call;
+      this.#tail = call;
+      // A microtask later, as a `close()` in the same step must find it unsent.
+      if (!this.#busy && !this.#scheduled) {
+        this.#scheduled = true;
+        queueMicrotask(this.#pump);
+      }
     });
+  }
+
+  /** Starts queued calls until one is on the wire or none is left. */
+  #startNext(): void {
+    this.#scheduled = false;
+    let call: Call | undefined;
+    while (!this.#busy && (call = this.#head) !== undefined) {
+      this.#head = call.next;
+      if (this.#head === undefined) this.#tail = undefined;
+      call.next = undefined;
+      this.#start(call);
+    }
+  }
+
+  #start(call: Call): void {
+    // Aborted while queued: nothing was sent.
+    if (call.settled) return this.#finish(call, false, undefined);
+    if (this.#closed) return this.#finish(call, false, this.#closedError(call.action));
+    let query: Statement;
+    if (call.action === "query") {
+      // A copy, as the caller may change its array once the call returns.
+      const params = call.params.length === 0 ? NO_PARAMS : [...call.params] as never[];
+      query = this.#sql.unsafe(call.text, params, this.#statementOptions);
+    } else if (call.action === "ping" || this.#transaction) {
+      query = this.#sql.unsafe(call.text);
+    } else {
+      // A reset with no transaction open: nothing to send.
+      return this.#finish(call, true, undefined);
+    }
+    call.query = query;
+    this.#running = call;
+    this.#busy = true;
+    query.then(
+      (result) => this.#ended(call, true, result),
+      (error) => this.#ended(call, false, error),
+    );
+  }
+
+  /** The statement of the running call has ended, or the socket is gone. */
+  #ended(call: Call, ok: boolean, value: unknown): void {
+    if (call.ended) return;
+    call.ended = true;
+    this.#running = undefined;
+    if (ok) {
+      try {
+        value = this.#result(call, value as Rows);
+      } catch (error) {
+        // Unreachable: tracking and copying rows do not throw.
+        [ok, value] = [false, error];
+      }
+    } else if (breaksConnection(value)) this.#fail(value);
+    // A cancel request still in flight could hit the next statement.
+    if (call.cancelled !== undefined) {
+      call.cancelled.then(() => this.#finish(call, ok, value));
+    } else this.#finish(call, ok, value);
+  }
+
+  /** What a call resolves with, once its statement succeeded. */
+  #result(call: Call, result: Rows): QueryResult | undefined {
+    if (call.action === "ping") return undefined;
+    this.#track(call.text, result.command);
+    if (call.action === "reset") return undefined;
+    return { rows: Array.from(result), rowCount: result.count ?? 0, command: result.command ?? "" };
+  }
+
+  /** Ends a call: settles its caller, unless it gave up, and starts the next one. */
+  #finish(call: Call, ok: boolean, value: unknown): void {
+    if (call.onAbort !== undefined) call.signal!.removeEventListener("abort", call.onAbort);
+    // Before settling, so the caller sees `dirty` false once it resumes.
+    this.#pending--;
+    this.#settle(call, ok, value);
+    if (this.#busy) {
+      this.#busy = false;
+      this.#startNext();
+    }
+  }
+
+  #settle(call: Call, ok: boolean, value: unknown): void {
+    if (call.settled) return;
+    call.settled = true;
+    if (ok) call.resolve(value);
+    else call.reject(value);
+  }
+
+  /** Asks the server to cancel a call's statement, if it is on the wire. */
+  #cancel(call: Call): Promise<void> | undefined {
+    if (call.query === undefined || call.ended) return undefined;
+    return call.cancelled ??= cancelStatement(call.query);
+  }
+
+  /** Asks the server to cancel the statement on the wire, if any. */
+  #cancelRunning(): Promise<void> | undefined {
+    return this.#running === undefined ? undefined : this.#cancel(this.#running);
   }
 
   #track(text: string, command: string | undefined): void {
@@ -529,8 +600,10 @@ class PostgresConnection implements DriverConnection {
     this.#markGone();
     // After postgres.js's own rejection of the statement, which is more
     // precise; it rejected it just before calling onclose.
-    const abandon = this.#abandonRunning;
-    if (abandon) queueMicrotask(abandon);
+    const running = this.#running;
+    if (running !== undefined) {
+      queueMicrotask(() => this.#ended(running, false, this.#closedError(running.action)));
+    }
     if (this.#listener) this.#notify();
   }
 
