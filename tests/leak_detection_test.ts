@@ -4,6 +4,7 @@ import type { PoolOptions } from "../src/config.ts";
 import { ConnectionAbandonedError, ConnectionLeakError, PoolError } from "../src/errors.ts";
 import { flush } from "./_manual_clock.ts";
 import { assertConsistent, harness, observe } from "./_pool_helpers.ts";
+import { collectGarbage } from "./_gc.ts";
 
 /** Whether `stack` is that of a getConnection() call made in this file, not of a timer. */
 function isCallersStack(stack: string | undefined): boolean {
@@ -107,18 +108,6 @@ describe("leak detection", () => {
     );
   });
 });
-
-/** Runs a full collection if the runtime lets a test ask for one. */
-function collectGarbage(): boolean {
-  const bun = (globalThis as { Bun?: { gc(force: boolean): void } }).Bun;
-  if (bun !== undefined) {
-    bun.gc(true);
-    return true;
-  }
-  const gc = (globalThis as { gc?: () => void }).gc;
-  gc?.();
-  return gc !== undefined;
-}
 
 const canCollect = collectGarbage();
 
