@@ -72,7 +72,7 @@ export function xPool(
 export function clients(url: string): Client[] {
   const list: Client[] = [
     xPool(url, true, "@x/pool (prepare: true)"),
-    xPool(url, false, "@x/pool (default, unnamed statements)"),
+    xPool(url, false, "@x/pool (prepare: false)"),
   ];
 
   const sql = postgres(url, { max: POOL_SIZE, onnotice: () => {} });

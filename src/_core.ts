@@ -5,7 +5,7 @@ import type { DriverConnection } from "./driver.ts";
 import {
   AcquireTimeoutError,
   ConnectionAbandonedError,
-  ConnectionLeakError,
+  type ConnectionLeakError,
   ConnectTimeoutError,
   PoolClosedError,
   PoolError,

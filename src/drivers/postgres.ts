@@ -91,7 +91,15 @@ export interface PostgresDriverOptions {
   connect_timeout?: number;
   /** Seconds of idleness before TCP keep-alive probes; `null` for none. Default `60`. */
   keep_alive?: number | null;
-  /** Use named prepared statements, cached per connection. Default `false`. */
+  /**
+   * Use named prepared statements, cached per connection: each distinct text
+   * is parsed and planned once per connection, then only bound and executed.
+   * Default `true`, as in postgres.js. Set `false` behind a pooler that
+   * does not keep a session per client (PgBouncer in transaction or
+   * statement mode before 1.21, or without `max_prepared_statements`), and
+   * for SQL text built with varying literals, of which each connection would
+   * keep one prepared statement per variant on the server until it closes.
+   */
   prepare?: boolean;
   /**
    * Server parameters sent at startup, such as `application_name` (default
@@ -150,7 +158,7 @@ export interface PostgresCustomType {
  * `max: 1`, `idle_timeout: null`, `max_lifetime: null`) that never reconnects.
  *
  * - **Statements** run one at a time per connection, always with the extended
- *   protocol (unnamed statements unless `prepare: true`), so a query is
+ *   protocol (named prepared statements unless `prepare: false`), so a query is
  *   exactly one statement: the server refuses `"select 1; select 2"` with
  *   SQLSTATE 42601. Parameters are `$1`, `$2`, ...
  * - **Array types**: postgres.js's own type fetch runs unawaited and turns a
@@ -229,6 +237,8 @@ type Rows = postgres.RowList<postgres.Row[]>;
 type Action = "query" | "ping" | "reset";
 
 const noop = () => {};
+/** For a microtask: cheaper than `queueMicrotask` in Deno. */
+const RESOLVED = Promise.resolve();
 /** The parameters of a statement that has none; postgres.js only reads them. */
 const NO_PARAMS: never[] = Object.freeze([]) as never[];
 
@@ -468,7 +478,7 @@ class PostgresConnection implements DriverConnection {
       // A microtask later, as a `close()` in the same step must find it unsent.
       if (!this.#busy && !this.#scheduled) {
         this.#scheduled = true;
-        queueMicrotask(this.#pump);
+        RESOLVED.then(this.#pump);
       }
     });
   }
