@@ -152,7 +152,10 @@ export class PoolCore {
     entry.lastUsedAt = entry.provenAt = now;
     const connection = entry.driverConnection;
     if (connection.closed) this.retire(entry, "connectionsLost");
-    else if (connection.dirty && !this.closing && entry.generation === this.generation) {
+    else if (
+      (connection.dirty || this.options.resetSession) && !this.closing &&
+      entry.generation === this.generation
+    ) {
       resetThenRecycle(this, entry);
     } else this.recycle(entry, now);
     this.utilization.update(now, this.inUse, this.entries.size);

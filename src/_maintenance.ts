@@ -23,13 +23,20 @@ export function startMaintenance(core: PoolCore): () => void {
   };
 }
 
-/** Rolls back a connection released mid-transaction, then reuses it, or closes it. */
+/**
+ * Rolls back a connection released mid-transaction (or, with `resetSession`,
+ * clears its whole session), then reuses it, or closes it.
+ */
 export function resetThenRecycle(core: PoolCore, entry: PooledConnection): void {
+  const connection = entry.driverConnection;
   checkOut(
     core,
     entry,
     "Cannot reset connection",
-    (signal) => entry.driverConnection.reset(signal),
+    (signal) =>
+      core.options.resetSession && connection.discard !== undefined
+        ? connection.discard(signal)
+        : connection.reset(signal),
     (end) => core.recycle(entry, end),
     (error) => {
       if (!core.closing) core.background.report(error, "reset");

@@ -127,6 +127,14 @@ export interface PoolOptions {
    */
   resetOnReadOnly?: boolean;
   /**
+   * Clear the session on every release, with the driver's `discard` (for
+   * PostgreSQL: what `DISCARD ALL` does, except that prepared statements
+   * stay), so settings, temporary tables, cursors, listeners and advisory
+   * locks never reach the next user. Costs one round trip per release.
+   * Without it, only an open transaction is rolled back. Default false.
+   */
+  resetSession?: boolean;
+  /**
    * Milliseconds the driver may take to open one connection. 0 means no
    * limit. Default 10,000 (10 s).
    */
@@ -185,6 +193,7 @@ export interface ResolvedPoolOptions {
   maxConnecting: number;
   leakDetectionThreshold: number;
   resetOnReadOnly: boolean;
+  resetSession: boolean;
   onError: ((error: unknown, event: PoolErrorEvent) => void) | undefined;
   clock: Clock | undefined;
 }
@@ -219,6 +228,7 @@ const KNOWN_OPTIONS = new Set<string>([
   "maxWaiting",
   "maxConnecting",
   "resetOnReadOnly",
+  "resetSession",
   "connMaxLifetimeJitter",
   "onError",
   "clock",
@@ -285,12 +295,8 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
   const maxWaiting = options.maxWaiting === undefined
     ? Infinity
     : size(options, "maxWaiting", 0, 0);
-  const resetOnReadOnly = options.resetOnReadOnly ?? false;
-  if (typeof resetOnReadOnly !== "boolean") {
-    throw new TypeError(
-      `Cannot create pool: resetOnReadOnly must be a boolean, got ${describe(resetOnReadOnly)}`,
-    );
-  }
+  const resetOnReadOnly = flag(options, "resetOnReadOnly");
+  const resetSession = flag(options, "resetSession");
   const maxConnecting = size(options, "maxConnecting", 4, 1);
   return {
     driver,
@@ -301,6 +307,7 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     maxWaiting,
     maxConnecting,
     resetOnReadOnly,
+    resetSession,
     onError,
     clock,
   };
@@ -341,6 +348,14 @@ function size(
     throw new RangeError(
       `Cannot create pool: ${name} must be an integer of at least ${min}, got ${describe(value)}`,
     );
+  }
+  return value;
+}
+
+function flag(options: PoolOptions, name: "resetOnReadOnly" | "resetSession"): boolean {
+  const value = options[name] ?? false;
+  if (typeof value !== "boolean") {
+    throw new TypeError(`Cannot create pool: ${name} must be a boolean, got ${describe(value)}`);
   }
   return value;
 }

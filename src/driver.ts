@@ -87,6 +87,14 @@ export interface DriverConnection {
    * connection instead of reusing it.
    */
   reset(signal?: AbortSignal): Promise<void>;
+  /**
+   * Clears every trace a user can leave in the session, on top of what
+   * `reset` does: settings, temporary tables, cursors, listeners, advisory
+   * locks. Called on every release when the pool's `resetSession` is on.
+   * Optional; without it the pool calls `reset`. Rejects when it cannot; the
+   * pool then closes the connection.
+   */
+  discard?(signal?: AbortSignal): Promise<void>;
   /** True once the connection has closed, for whatever reason. */
   readonly closed: boolean;
   /**

@@ -114,6 +114,8 @@ export class FakeConnection implements DriverConnection {
   resets = 0;
   /** Calls to `close`. */
   closeCalls = 0;
+  /** Calls to `discard`. */
+  discards = 0;
   /** The error the connection died with, if it did. */
   closeError: unknown;
   /** `"idle"`, `"open"` or `"failed"`: the server's transaction status. */
@@ -123,6 +125,8 @@ export class FakeConnection implements DriverConnection {
   pingError: unknown;
   /** When set, resets reject with it (and the connection stays dirty). */
   resetError: unknown;
+  /** When set, discards reject with it. */
+  discardError: unknown;
   /** When true, queries never settle until their signal aborts or the connection closes. */
   hangQueries = false;
   /** When true, pings never settle until their signal aborts or the connection closes. */
@@ -207,6 +211,16 @@ export class FakeConnection implements DriverConnection {
     if (this.#closed) return Promise.reject(closedError("reset"));
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.resetError !== undefined) return Promise.reject(this.resetError);
+    this.transaction = "idle";
+    return Promise.resolve();
+  }
+
+  /** Ends any transaction and forgets the session's state, as a fresh session. */
+  discard(signal?: AbortSignal): Promise<void> {
+    this.discards++;
+    if (this.#closed) return Promise.reject(closedError("discard"));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.discardError !== undefined) return Promise.reject(this.discardError);
     this.transaction = "idle";
     return Promise.resolve();
   }

@@ -88,6 +88,7 @@ describe("pool options", () => {
       maxWaiting: Infinity,
       maxConnecting: 4,
       resetOnReadOnly: false,
+      resetSession: false,
       onError: undefined,
       clock: undefined,
     });
@@ -118,6 +119,7 @@ describe("pool options", () => {
       maxWaiting: 0,
       maxConnecting: 1,
       resetOnReadOnly: true,
+      resetSession: true,
       onError,
       clock,
     });
@@ -138,6 +140,7 @@ describe("pool options", () => {
       maxWaiting: 0,
       maxConnecting: 1,
       resetOnReadOnly: true,
+      resetSession: true,
       onError,
       clock,
     });

@@ -328,6 +328,37 @@ describe("ConnectionPool on PostgreSQL", () => {
     assert.ok(pool.getMetrics().connectionsCreated > before, "new connections after the reset");
   });
 
+  it("clears settings, temporary tables, listeners and advisory locks on release with resetSession", async () => {
+    const pool = openPool({ maxOpenConns: 1, resetSession: true });
+    const conn = await pool.getConnection();
+    const { rows: [{ pid }] } = await conn.execute<{ pid: number }>(
+      "select pg_backend_pid() as pid",
+    );
+    await conn.execute("set statement_timeout = 1234");
+    await conn.execute("create temp table scratch (x int)");
+    await conn.execute("select pg_advisory_lock(42)");
+    await conn.execute("listen pool_channel");
+    await conn.execute("select $1::int as n", [1]);
+    conn.release();
+    const next = await pool.getConnection();
+    try {
+      const same = await next.execute<{ pid: number }>("select pg_backend_pid() as pid");
+      assert.equal(same.rows[0].pid, pid, "the same backend");
+      const { rows } = await next.execute<Record<string, unknown>>(
+        `select current_setting('statement_timeout') as timeout,
+                to_regclass('pg_temp.scratch') is null as no_temp,
+                (select count(*)::int from pg_locks where locktype = 'advisory' and pid = $1) as locks,
+                (select count(*)::int from pg_listening_channels()) as channels`,
+        [pid],
+      );
+      assert.deepEqual(rows, [{ timeout: "0", no_temp: true, locks: 0, channels: 0 }]);
+      const again = await next.execute("select $1::int as n", [2]);
+      assert.deepEqual(again.rows, [{ n: 2 }], "prepared statements still work");
+    } finally {
+      next.release();
+    }
+  });
+
   it("serves 40 concurrent callers with 4 connections and never opens more", async () => {
     const pool = openPool({ maxOpenConns: 4 });
     let most = 0;

@@ -234,9 +234,17 @@ export function postgresDriver(
 type Sql = postgres.Sql<Record<string, unknown>>;
 type Statement = postgres.PendingQuery<postgres.Row[]>;
 type Rows = postgres.RowList<postgres.Row[]>;
-type Action = "query" | "ping" | "reset";
+type Action = "query" | "ping" | "reset" | "discard";
 
 const noop = () => {};
+/**
+ * What `DISCARD ALL` does, but `DEALLOCATE ALL`: the prepared statements
+ * postgres.js has cached for this connection must stay.
+ */
+/** postgres.js's option for the simple protocol, missing from its types. */
+const SIMPLE = { simple: true } as unknown as { prepare: boolean };
+const DISCARD_SESSION = "close all; set session authorization default; reset all; unlisten *; " +
+  "select pg_advisory_unlock_all(); discard plans; discard temp; discard sequences";
 /** For a microtask: cheaper than `queueMicrotask` in Deno. */
 const RESOLVED = Promise.resolve();
 /** The parameters of a statement that has none; postgres.js only reads them. */
@@ -423,6 +431,12 @@ class PostgresConnection implements DriverConnection {
     return this.#run("reset", "rollback", NO_PARAMS, signal) as Promise<void>;
   }
 
+  async discard(signal?: AbortSignal): Promise<void> {
+    // Its statements refuse to run inside a transaction block.
+    await this.reset(signal);
+    await this.#run("discard", DISCARD_SESSION, NO_PARAMS, signal);
+  }
+
   onClose(listener: (error?: unknown) => void): void {
     this.#listener = listener;
     if (this.#closeReport) this.#notify();
@@ -504,6 +518,9 @@ class PostgresConnection implements DriverConnection {
       // A copy, as the caller may change its array once the call returns.
       const params = call.params.length === 0 ? NO_PARAMS : [...call.params] as never[];
       query = this.#sql.unsafe(call.text, params, this.#statementOptions);
+    } else if (call.action === "discard") {
+      // Several statements: one round trip with the simple protocol.
+      query = this.#sql.unsafe(call.text, NO_PARAMS, SIMPLE);
     } else if (call.action === "ping" || this.#transaction) {
       query = this.#sql.unsafe(call.text);
     } else {
@@ -540,7 +557,7 @@ class PostgresConnection implements DriverConnection {
 
   /** What a call resolves with, once its statement succeeded. */
   #result(call: Call, result: Rows): QueryResult | undefined {
-    if (call.action === "ping") return undefined;
+    if (call.action === "ping" || call.action === "discard") return undefined;
     this.#track(call.text, result.command);
     if (call.action === "reset") return undefined;
     return { rows: Array.from(result), rowCount: result.count ?? 0, command: result.command ?? "" };
