@@ -56,7 +56,7 @@ export class PoolCore {
   /** Bumped by reset(): connections of an older generation are retired, not reused. */
   generation = 0;
   inUse = 0;
-  /** Connections busy with a health-check ping or a reset after release. */
+  /** Connections busy with a ping (health check or validation) or a reset after release. */
   checking = 0;
   connecting = 0;
   /** Connections being pinged before hand-out: like connects, each will serve a waiter. */

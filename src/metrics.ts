@@ -94,8 +94,9 @@ export interface PoolMetrics extends PoolCounters {
   /** Connections being opened. */
   connecting: number;
   /**
-   * Connections busy with the pool's own round trips: a health-check ping,
-   * or the rollback of a connection released mid-transaction.
+   * Connections busy with the pool's own round trips: a health-check or
+   * validation ping, or the reset of a released connection (its rollback,
+   * or with `resetSession` the clearing of its session).
    */
   checking: number;
   /** Callers waiting for a connection now. */
