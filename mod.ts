@@ -39,5 +39,10 @@ export {
   TransactionFinishedError,
   TransactionRolledBackError,
 } from "./src/errors.ts";
-export type { PoolCounters, PoolMetrics } from "./src/metrics.ts";
+export type { AcquireTimeHistogram, PoolCounters, PoolMetrics } from "./src/metrics.ts";
+export {
+  metricsHandler,
+  type MetricsJson,
+  PROMETHEUS_CONTENT_TYPE,
+} from "./src/metrics_handler.ts";
 export * from "./src/drivers/postgres.ts";

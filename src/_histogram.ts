@@ -16,17 +16,44 @@ export class LatencyHistogram {
   readonly #counts = new Float64Array(BUCKETS);
   #total = 0;
   #max = 0;
+  #sum = 0;
 
   /** Records one duration in milliseconds. */
   record(ms: number): void {
     this.#counts[bucketOf(ms)]++;
     this.#total++;
     if (ms > this.#max) this.#max = ms;
+    if (ms >= MIN_MS) this.#sum += ms; // What bucket 0 holds counts as 0 here too.
   }
 
   /** The number of samples recorded. */
   get count(): number {
     return this.#total;
+  }
+
+  /** The milliseconds recorded, summed; samples that count as 0 add nothing. */
+  get sum(): number {
+    return this.#sum;
+  }
+
+  /**
+   * Cumulative sample counts at ascending `bounds` in milliseconds: for each
+   * bound, the samples whose bucket's upper edge is at or below it, so a
+   * sample up to 19% below a bound may count at the next one. The last
+   * count is always `count`, whatever the last bound. Costs one pass over
+   * the buckets.
+   */
+  cumulativeCounts(bounds: readonly number[]): number[] {
+    const result = new Array<number>(bounds.length).fill(0);
+    let b = 0;
+    let seen = 0;
+    for (let i = 0; i < BUCKETS; i++) {
+      const edge = upperEdge(i);
+      while (b < bounds.length - 1 && edge > bounds[b]) result[b++] = seen;
+      seen += this.#counts[i];
+    }
+    while (b < bounds.length) result[b++] = seen;
+    return result;
   }
 
   /**

@@ -59,6 +59,12 @@ export interface PoolOptions {
   /** Opens the connections. Required. */
   driver: Driver;
   /**
+   * The pool's name, a non-empty string, as `pool.name`; it labels the
+   * pool's metrics (the `pool` label of `metricsHandler`). Default
+   * `"default"`.
+   */
+  name?: string;
+  /**
    * The most connections open at once, counting those being opened.
    * An integer of at least 1. Default 10.
    */
@@ -177,6 +183,7 @@ export interface PoolOptions {
 /** Options with every default filled in. */
 export interface ResolvedPoolOptions {
   driver: Driver;
+  name: string;
   maxOpenConns: number;
   maxIdleConns: number;
   connMaxLifetime: number;
@@ -223,6 +230,7 @@ const CLOCK_METHODS = [
 
 const KNOWN_OPTIONS = new Set<string>([
   "driver",
+  "name",
   "maxOpenConns",
   "maxIdleConns",
   "maxWaiting",
@@ -266,6 +274,13 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
   ) {
     throw new TypeError(`Cannot create pool: clock must implement Clock, got ${describe(clock)}`);
   }
+  const name = options.name ?? "default";
+  if (typeof name !== "string") {
+    throw new TypeError(`Cannot create pool: name must be a string, got ${describe(name)}`);
+  }
+  if (name === "") {
+    throw new RangeError(`Cannot create pool: name must be a non-empty string, got ""`);
+  }
   const maxOpenConns = size(options, "maxOpenConns", 10, 1);
   const maxIdleConns = size(options, "maxIdleConns", maxOpenConns, 0);
   if (maxIdleConns > maxOpenConns) {
@@ -300,6 +315,7 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
   const maxConnecting = size(options, "maxConnecting", 4, 1);
   return {
     driver,
+    name,
     maxOpenConns,
     maxIdleConns,
     ...durations,

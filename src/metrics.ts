@@ -137,3 +137,31 @@ export function zeroCounters(): PoolCounters {
     validationsFailed: 0,
   };
 }
+
+/**
+ * The acquire times of a pool over its life, as cumulative buckets, for a
+ * Prometheus histogram; returned by `ConnectionPool.getAcquireHistogram()`.
+ * Times are in milliseconds, from `getConnection()` to hand-out; a hand-out
+ * from the idle set counts as 0.
+ *
+ * @example Average acquire time
+ * ```ts
+ * import type { AcquireTimeHistogram } from "@x/pool";
+ *
+ * function average(h: AcquireTimeHistogram): number {
+ *   return h.count === 0 ? 0 : h.sum / h.count;
+ * }
+ * ```
+ */
+export interface AcquireTimeHistogram {
+  /**
+   * Ascending upper bounds in milliseconds (the last is `Infinity`), each
+   * with the number of samples at or below it; within 19% (bucket
+   * resolution): a sample just below a bound may count at the next one.
+   */
+  buckets: { le: number; count: number }[];
+  /** Milliseconds summed over every sample. */
+  sum: number;
+  /** The number of samples, the count of the last bucket. */
+  count: number;
+}

@@ -73,6 +73,7 @@ describe("pool options", () => {
   it("fills in every default when only a driver is given", () => {
     assert.deepEqual(resolvePoolOptions({ driver }), {
       driver,
+      name: "default",
       maxOpenConns: 10,
       maxIdleConns: 10,
       connMaxLifetime: 1_800_000,
@@ -104,6 +105,7 @@ describe("pool options", () => {
     const clock = new ManualClock();
     const resolved = resolvePoolOptions({
       driver,
+      name: "orders",
       maxOpenConns: 1,
       maxIdleConns: 1,
       connMaxLifetime: 0,
@@ -125,6 +127,7 @@ describe("pool options", () => {
     });
     assert.deepEqual(resolved, {
       driver,
+      name: "orders",
       maxOpenConns: 1,
       maxIdleConns: 1,
       connMaxLifetime: 0,
