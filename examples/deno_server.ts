@@ -1,0 +1,66 @@
+/**
+ * The items API on `Deno.serve`: see `_items_api.ts` for the routes.
+ *
+ * ```sh
+ * DATABASE_URL=postgres://user:pass@127.0.0.1:5432/db PORT=8000 deno run -A examples/deno_server.ts
+ * ```
+ *
+ * Listens on 127.0.0.1 only. SIGINT or SIGTERM stops accepting requests,
+ * lets those in flight finish, closes the pool and exits 0.
+ */
+
+import { ConnectionPool, postgresDriver } from "../mod.ts";
+import { createItemsTable, itemsApi } from "./_items_api.ts";
+
+/** How long in-flight requests get to finish on shutdown, in milliseconds. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+const url = Deno.env.get("DATABASE_URL");
+if (!url) {
+  console.error(
+    "DATABASE_URL is not set: give the server to use, e.g.\n" +
+      "  DATABASE_URL=postgres://user:pass@127.0.0.1:5432/db deno run -A examples/deno_server.ts",
+  );
+  Deno.exit(1);
+}
+const port = Number(Deno.env.get("PORT") || 8000);
+if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+  console.error(`PORT is not a port number: ${Deno.env.get("PORT")}`);
+  Deno.exit(1);
+}
+
+const pool = new ConnectionPool({
+  driver: postgresDriver(url),
+  name: "items",
+  maxOpenConns: 10,
+  onError: (error, event) => console.error(`pool ${event}:`, error),
+});
+try {
+  await createItemsTable(pool);
+} catch (error) {
+  console.error("Cannot create table example_items:", error);
+  await pool.close();
+  Deno.exit(1);
+}
+
+const server = Deno.serve({
+  hostname: "127.0.0.1",
+  port,
+  onListen: ({ hostname, port }) => console.log(`listening on http://${hostname}:${port}`),
+}, itemsApi(pool));
+
+let stopping = false;
+async function shutDown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  console.log(`${signal}: shutting down`);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const grace = new Promise((resolve) => timer = setTimeout(resolve, SHUTDOWN_GRACE_MS));
+  await Promise.race([server.shutdown(), grace]);
+  clearTimeout(timer);
+  await pool.close();
+  console.log("closed");
+  Deno.exit(0);
+}
+Deno.addSignalListener("SIGINT", () => void shutDown("SIGINT"));
+Deno.addSignalListener("SIGTERM", () => void shutDown("SIGTERM"));

@@ -1,0 +1,199 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import {
+  AggregationTemporality,
+  DataPointType,
+  MeterProvider,
+  type MetricData,
+  MetricReader,
+} from "@opentelemetry/sdk-metrics";
+import { registerPoolMetrics } from "../src/otel.ts";
+import type { ConnectionPool } from "../src/pool.ts";
+import { flush } from "./_manual_clock.ts";
+import { type Harness, harness, observe } from "./_pool_helpers.ts";
+
+/** A reader whose `collect()` the test calls. */
+class ManualReader extends MetricReader {
+  protected onShutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+  protected onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/**
+ * A meter with a reader that collects on demand, cumulative unless told:
+ * under delta temporality a series that is not observed is not reported.
+ */
+function setup(temporality = AggregationTemporality.CUMULATIVE) {
+  const reader = new ManualReader({ aggregationTemporalitySelector: () => temporality });
+  const provider = new MeterProvider({ readers: [reader] });
+  const meter = provider.getMeter("@x/pool-test");
+  const collect = async (): Promise<Map<string, MetricData>> => {
+    const { resourceMetrics, errors } = await reader.collect();
+    assert.deepEqual(errors, []);
+    const metrics = resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics);
+    return new Map(metrics.map((metric) => [metric.descriptor.name, metric]));
+  };
+  return { meter, collect };
+}
+
+/** `name`'s data points as `attributes -> value`, attributes as sorted `key=value` pairs. */
+function points(metrics: Map<string, MetricData>, name: string): Record<string, number> {
+  const metric = metrics.get(name);
+  assert.ok(metric, `${name} is reported`);
+  const out: Record<string, number> = {};
+  for (const point of metric.dataPoints) {
+    const key = Object.entries(point.attributes).sort().map(([k, v]) => `${k}=${v}`).join(",");
+    out[key] = point.value as number;
+  }
+  return out;
+}
+
+const NAME = "db.client.connection.pool.name";
+
+/**
+ * On a pool of one connection: an acquire from an empty pool, one from the
+ * idle set, one that waits 20 ms, and one that times out after 100 ms; then
+ * a caller left waiting while the connection is held.
+ */
+async function knownSequence(h: Harness) {
+  const first = await h.pool.getConnection();
+  first.release();
+  const second = await h.pool.getConnection();
+  const waiter = observe(h.pool.getConnection());
+  await h.clock.advanceAsync(20);
+  second.release();
+  await flush();
+  assert.equal(waiter.status, "fulfilled");
+  const timedOut = observe(h.pool.getConnection({ timeout: 100 }));
+  await h.clock.advanceAsync(100);
+  assert.equal(timedOut.status, "rejected");
+  const pending = observe(h.pool.getConnection({ timeout: 0 }));
+  return { held: waiter.value!, pending };
+}
+
+describe("registerPoolMetrics", () => {
+  it("reports counts, limit, pending requests and timeouts with the semantic-convention names, units and attributes", async () => {
+    const h = harness({ name: "main", maxOpenConns: 1 });
+    const { meter, collect } = setup();
+    registerPoolMetrics(meter, h.pool);
+    const { held, pending } = await knownSequence(h);
+
+    const metrics = await collect();
+    assert.deepEqual([...metrics.keys()].sort(), [
+      "db.client.connection.count",
+      "db.client.connection.max",
+      "db.client.connection.pending_requests",
+      "db.client.connection.timeouts",
+    ]);
+    const expected = {
+      "db.client.connection.count": ["{connection}", false],
+      "db.client.connection.max": ["{connection}", false],
+      "db.client.connection.pending_requests": ["{request}", false],
+      "db.client.connection.timeouts": ["{timeout}", true],
+    } as const;
+    for (const [name, [unit, monotonic]] of Object.entries(expected)) {
+      const metric = metrics.get(name)!;
+      assert.equal(metric.descriptor.unit, unit, `${name} unit`);
+      assert.equal(metric.dataPointType, DataPointType.SUM, `${name} is a sum`);
+      assert.equal(metric.dataPointType === DataPointType.SUM && metric.isMonotonic, monotonic);
+    }
+    assert.deepEqual(points(metrics, "db.client.connection.count"), {
+      [`${NAME}=main,db.client.connection.state=idle`]: 0,
+      [`${NAME}=main,db.client.connection.state=used`]: 1,
+    });
+    assert.deepEqual(points(metrics, "db.client.connection.max"), { [`${NAME}=main`]: 1 });
+    assert.deepEqual(points(metrics, "db.client.connection.pending_requests"), {
+      [`${NAME}=main`]: 1,
+    });
+    assert.deepEqual(points(metrics, "db.client.connection.timeouts"), { [`${NAME}=main`]: 1 });
+
+    held.release();
+    await flush();
+    assert.equal(pending.status, "fulfilled");
+    pending.value!.release();
+    await flush();
+    const after = await collect();
+    assert.deepEqual(points(after, "db.client.connection.count"), {
+      [`${NAME}=main,db.client.connection.state=idle`]: 1,
+      [`${NAME}=main,db.client.connection.state=used`]: 0,
+    });
+    assert.deepEqual(points(after, "db.client.connection.pending_requests"), {
+      [`${NAME}=main`]: 0,
+    });
+    await h.pool.close();
+  });
+
+  it("reports two pools under two pool.name values", async () => {
+    const a = harness({ name: "primary", maxOpenConns: 5 });
+    const b = harness({ name: "replica", maxOpenConns: 3 });
+    const { meter, collect } = setup();
+    registerPoolMetrics(meter, [a.pool, b.pool]);
+    const held = [await a.pool.getConnection(), await a.pool.getConnection()];
+    const idle = await b.pool.getConnection();
+    idle.release();
+
+    const metrics = await collect();
+    assert.deepEqual(points(metrics, "db.client.connection.max"), {
+      [`${NAME}=primary`]: 5,
+      [`${NAME}=replica`]: 3,
+    });
+    assert.deepEqual(points(metrics, "db.client.connection.count"), {
+      [`${NAME}=primary,db.client.connection.state=idle`]: 0,
+      [`${NAME}=primary,db.client.connection.state=used`]: 2,
+      [`${NAME}=replica,db.client.connection.state=idle`]: 1,
+      [`${NAME}=replica,db.client.connection.state=used`]: 0,
+    });
+    for (const connection of held) connection.release();
+    await Promise.all([a.pool.close(), b.pool.close()]);
+  });
+
+  it("stops reading the pools once unregistered, and unregistering twice does nothing", async () => {
+    const h = harness({ name: "main" });
+    let reads = 0;
+    const getMetrics = h.pool.getMetrics.bind(h.pool);
+    h.pool.getMetrics = () => {
+      reads++;
+      return getMetrics();
+    };
+    const { meter, collect } = setup(AggregationTemporality.DELTA);
+    const unregister = registerPoolMetrics(meter, h.pool);
+    assert.ok((await collect()).has("db.client.connection.max"));
+    assert.equal(reads, 1);
+
+    unregister();
+    unregister();
+    const metrics = await collect();
+    assert.equal(reads, 1, "the pool is not read after unregistering");
+    for (const metric of metrics.values()) {
+      assert.deepEqual(metric.dataPoints, [], `${metric.descriptor.name} has no data points`);
+    }
+    await h.pool.close();
+  });
+
+  it("refuses a non-meter, no pools, a non-pool and two pools with one name", () => {
+    const { meter } = setup();
+    const pool = harness({ name: "same" }).pool;
+    const twin = harness({ name: "same" }).pool;
+    assert.throws(
+      () => registerPoolMetrics({} as typeof meter, pool),
+      new TypeError("Cannot register pool metrics: meter must be an OpenTelemetry Meter"),
+    );
+    assert.throws(
+      () => registerPoolMetrics(meter, []),
+      new RangeError("Cannot register pool metrics: no pools given"),
+    );
+    assert.throws(
+      () => registerPoolMetrics(meter, [{} as ConnectionPool]),
+      new TypeError(
+        "Cannot register pool metrics: pools must be a ConnectionPool or an array of them",
+      ),
+    );
+    assert.throws(
+      () => registerPoolMetrics(meter, [pool, twin]),
+      new RangeError('Cannot register pool metrics: two pools are named "same"'),
+    );
+  });
+});
