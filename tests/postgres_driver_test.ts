@@ -231,6 +231,26 @@ describe("postgresDriver against a real PostgreSQL", () => {
     }
   });
 
+  it("returns whole rows after a statement that failed midway through its rows", TEST, async () => {
+    const connection = await open();
+    try {
+      // Two rows reach the client before the division by zero; postgres.js
+      // 3.4.9 then starts the next result at index 2.
+      const error = await rejection(
+        connection.query(
+          "select case when g < 3 then g else 1 / (g - g) end as x from generate_series(1, 5) g",
+          [],
+        ),
+      );
+      assert.equal(codeOf(error), "22012");
+      const { rows, rowCount } = await connection.query("select $1::int as n", [7]);
+      assert.deepEqual(rows, [{ n: 7 }]);
+      assert.equal(rowCount, 1);
+    } finally {
+      await connection.close();
+    }
+  });
+
   it("refuses two statements in one query", TEST, async () => {
     const connection = await open();
     try {

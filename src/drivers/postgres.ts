@@ -241,6 +241,17 @@ const noop = () => {};
  * What `DISCARD ALL` does, but `DEALLOCATE ALL`: the prepared statements
  * postgres.js has cached for this connection must stay.
  */
+/**
+ * The rows of a result as a plain array. postgres.js 3.4.9 resets its row
+ * index only when a statement completes, so after one that failed midway
+ * through its rows, the next result starts with that many holes; the rows
+ * themselves are right, so the holes are dropped.
+ */
+function rowsOf(result: Rows): Rows[number][] {
+  const rows = Array.from(result);
+  return rows.length > 0 && rows[0] === undefined ? rows.filter((row) => row !== undefined) : rows;
+}
+
 /** postgres.js's option for the simple protocol, missing from its types. */
 const SIMPLE = { simple: true } as unknown as { prepare: boolean };
 const DISCARD_SESSION = "close all; set session authorization default; reset all; unlisten *; " +
@@ -560,7 +571,7 @@ class PostgresConnection implements DriverConnection {
     if (call.action === "ping" || call.action === "discard") return undefined;
     this.#track(call.text, result.command);
     if (call.action === "reset") return undefined;
-    return { rows: Array.from(result), rowCount: result.count ?? 0, command: result.command ?? "" };
+    return { rows: rowsOf(result), rowCount: result.count ?? 0, command: result.command ?? "" };
   }
 
   /** Ends a call: settles its caller, unless it gave up, and starts the next one. */
