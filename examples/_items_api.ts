@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { ConnectionPool } from "../mod.ts";
+import { ConnectionPool, postgresDriver } from "../mod.ts";
 import { metricsHandler } from "../src/metrics_handler.ts";
 
 /** One row of `example_items`, as the API returns it. */
@@ -27,12 +27,27 @@ export interface Item {
 const MAX_NAME_LENGTH = 200;
 const MAX_ID = 2 ** 31 - 1;
 
-/** Creates the table the API serves, if it does not exist yet. */
-export async function createItemsTable(pool: ConnectionPool): Promise<void> {
-  await pool.execute(
-    "create table if not exists example_items " +
-      "(id serial primary key, name text not null, created_at timestamptz not null default now())",
-  );
+/**
+ * Opens the servers' pool at `url` and creates the table the API serves if
+ * it does not exist yet; closes the pool again if that fails.
+ */
+export async function openItemsPool(url: string): Promise<ConnectionPool> {
+  const pool = new ConnectionPool({
+    driver: postgresDriver(url),
+    name: "items",
+    maxOpenConns: 10,
+    onError: (error, event) => console.error(`pool ${event}:`, error),
+  });
+  try {
+    await pool.execute(
+      "create table if not exists example_items " +
+        "(id serial primary key, name text not null, created_at timestamptz not null default now())",
+    );
+  } catch (error) {
+    await pool.close();
+    throw new Error("Cannot create table example_items", { cause: error });
+  }
+  return pool;
 }
 
 /** Makes the request handler for the items API and the metrics of `pool`. */

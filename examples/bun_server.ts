@@ -10,8 +10,8 @@
  */
 
 import process from "node:process";
-import { ConnectionPool, postgresDriver } from "../mod.ts";
-import { createItemsTable, itemsApi } from "./_items_api.ts";
+import type { ConnectionPool } from "../mod.ts";
+import { itemsApi, openItemsPool } from "./_items_api.ts";
 
 /** The part of Bun's global this server uses; declared here so `deno check` passes too. */
 interface BunServe {
@@ -44,17 +44,11 @@ if (!Number.isInteger(port) || port < 0 || port > 65_535) {
   process.exit(1);
 }
 
-const pool = new ConnectionPool({
-  driver: postgresDriver(url),
-  name: "items",
-  maxOpenConns: 10,
-  onError: (error, event) => console.error(`pool ${event}:`, error),
-});
+let pool: ConnectionPool;
 try {
-  await createItemsTable(pool);
+  pool = await openItemsPool(url);
 } catch (error) {
-  console.error("Cannot create table example_items:", error);
-  await pool.close();
+  console.error(error);
   process.exit(1);
 }
 

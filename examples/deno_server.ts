@@ -9,8 +9,8 @@
  * lets those in flight finish, closes the pool and exits 0.
  */
 
-import { ConnectionPool, postgresDriver } from "../mod.ts";
-import { createItemsTable, itemsApi } from "./_items_api.ts";
+import type { ConnectionPool } from "../mod.ts";
+import { itemsApi, openItemsPool } from "./_items_api.ts";
 
 /** How long in-flight requests get to finish on shutdown, in milliseconds. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -29,17 +29,11 @@ if (!Number.isInteger(port) || port < 0 || port > 65_535) {
   Deno.exit(1);
 }
 
-const pool = new ConnectionPool({
-  driver: postgresDriver(url),
-  name: "items",
-  maxOpenConns: 10,
-  onError: (error, event) => console.error(`pool ${event}:`, error),
-});
+let pool: ConnectionPool;
 try {
-  await createItemsTable(pool);
+  pool = await openItemsPool(url);
 } catch (error) {
-  console.error("Cannot create table example_items:", error);
-  await pool.close();
+  console.error(error);
   Deno.exit(1);
 }
 
