@@ -11,7 +11,7 @@
 
 import process from "node:process";
 import type { ConnectionPool } from "../mod.ts";
-import { itemsApi, openItemsPool } from "./_items_api.ts";
+import { itemsApi, openItemsPool, shutDown } from "./_items_api.ts";
 
 /** The part of Bun's global this server uses; declared here so `deno check` passes too. */
 interface BunServe {
@@ -21,9 +21,6 @@ interface BunServe {
     fetch: (request: Request) => Promise<Response>;
   }): { hostname: string; port: number; stop(closeActiveConnections?: boolean): Promise<void> };
 }
-
-/** How long in-flight requests get to finish on shutdown, in milliseconds. */
-const SHUTDOWN_GRACE_MS = 10_000;
 
 const bun = (globalThis as unknown as { Bun?: BunServe }).Bun;
 if (!bun) {
@@ -56,17 +53,11 @@ const server = bun.serve({ hostname: "127.0.0.1", port, fetch: itemsApi(pool) })
 console.log(`listening on http://${server.hostname}:${server.port}`);
 
 let stopping = false;
-async function shutDown(signal: string): Promise<void> {
+async function stop(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
-  console.log(`${signal}: shutting down`);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const grace = new Promise((resolve) => timer = setTimeout(resolve, SHUTDOWN_GRACE_MS));
-  await Promise.race([server.stop(), grace]);
-  clearTimeout(timer);
-  await pool.close();
-  console.log("closed");
+  await shutDown(signal, () => server.stop(), pool);
   process.exit(0);
 }
-process.on("SIGINT", () => void shutDown("SIGINT"));
-process.on("SIGTERM", () => void shutDown("SIGTERM"));
+process.on("SIGINT", () => void stop("SIGINT"));
+process.on("SIGTERM", () => void stop("SIGTERM"));

@@ -10,10 +10,7 @@
  */
 
 import type { ConnectionPool } from "../mod.ts";
-import { itemsApi, openItemsPool } from "./_items_api.ts";
-
-/** How long in-flight requests get to finish on shutdown, in milliseconds. */
-const SHUTDOWN_GRACE_MS = 10_000;
+import { itemsApi, openItemsPool, shutDown } from "./_items_api.ts";
 
 const url = Deno.env.get("DATABASE_URL");
 if (!url) {
@@ -44,17 +41,11 @@ const server = Deno.serve({
 }, itemsApi(pool));
 
 let stopping = false;
-async function shutDown(signal: string): Promise<void> {
+async function stop(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
-  console.log(`${signal}: shutting down`);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const grace = new Promise((resolve) => timer = setTimeout(resolve, SHUTDOWN_GRACE_MS));
-  await Promise.race([server.shutdown(), grace]);
-  clearTimeout(timer);
-  await pool.close();
-  console.log("closed");
+  await shutDown(signal, () => server.shutdown(), pool);
   Deno.exit(0);
 }
-Deno.addSignalListener("SIGINT", () => void shutDown("SIGINT"));
-Deno.addSignalListener("SIGTERM", () => void shutDown("SIGTERM"));
+Deno.addSignalListener("SIGINT", () => void stop("SIGINT"));
+Deno.addSignalListener("SIGTERM", () => void stop("SIGTERM"));

@@ -11,7 +11,7 @@ import type { PoolErrorEvent, PoolOptions } from "../src/config.ts";
 import type { PoolConnection } from "../src/connection.ts";
 import { ConnectionPool } from "../src/pool.ts";
 import { type FakeConnection, FakeDriver } from "./_fake_driver.ts";
-import { ManualClock } from "./_manual_clock.ts";
+import { flush, ManualClock } from "./_manual_clock.ts";
 
 /** A pool with its fake driver, its manual clock, and what it told `onError`. */
 export interface Harness {
@@ -105,4 +105,24 @@ export function assertConsistent(pool: ConnectionPool, driver?: FakeDriver): voi
         `${m.connecting} connecting`,
     );
   }
+}
+
+/**
+ * On a pool of one connection (as the metrics tests use it): an acquire from
+ * an empty pool, one from the idle set, one that waits 20 ms, and one that
+ * times out after 100 ms. Returns the connection the waiter got, still held.
+ */
+export async function waitThenTimeOut(h: Harness): Promise<PoolConnection> {
+  const first = await h.pool.getConnection();
+  first.release();
+  const second = await h.pool.getConnection();
+  const waiter = observe(h.pool.getConnection());
+  await h.clock.advanceAsync(20);
+  second.release();
+  await flush();
+  assert.equal(waiter.status, "fulfilled");
+  const timedOut = observe(h.pool.getConnection({ timeout: 100 }));
+  await h.clock.advanceAsync(100);
+  assert.equal(timedOut.status, "rejected");
+  return waiter.value!;
 }

@@ -5,7 +5,7 @@ import { metricsHandler, PROMETHEUS_CONTENT_TYPE } from "../src/metrics_handler.
 import type { ConnectionPool } from "../src/pool.ts";
 import { LatencyHistogram } from "../src/_histogram.ts";
 import { flush } from "./_manual_clock.ts";
-import { type Harness, harness, observe } from "./_pool_helpers.ts";
+import { type Harness, harness, observe, waitThenTimeOut } from "./_pool_helpers.ts";
 
 /** A metric family as the parser returns it (it ships no types). */
 interface ParsedFamily {
@@ -75,18 +75,7 @@ function value(
  * and one more from the idle set.
  */
 async function knownSequence(h: Harness): Promise<void> {
-  const first = await h.pool.getConnection();
-  first.release();
-  const second = await h.pool.getConnection();
-  const waiter = observe(h.pool.getConnection());
-  await h.clock.advanceAsync(20);
-  second.release();
-  await flush();
-  assert.equal(waiter.status, "fulfilled");
-  const timedOut = observe(h.pool.getConnection({ timeout: 100 }));
-  await h.clock.advanceAsync(100);
-  assert.equal(timedOut.status, "rejected");
-  waiter.value!.release();
+  (await waitThenTimeOut(h)).release();
   const last = await h.pool.getConnection();
   last.release();
 }

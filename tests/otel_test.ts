@@ -10,7 +10,7 @@ import {
 import { registerPoolMetrics } from "../src/otel.ts";
 import type { ConnectionPool } from "../src/pool.ts";
 import { flush } from "./_manual_clock.ts";
-import { type Harness, harness, observe } from "./_pool_helpers.ts";
+import { type Harness, harness, observe, waitThenTimeOut } from "./_pool_helpers.ts";
 
 /** A reader whose `collect()` the test calls. */
 class ManualReader extends MetricReader {
@@ -59,19 +59,9 @@ const NAME = "db.client.connection.pool.name";
  * a caller left waiting while the connection is held.
  */
 async function knownSequence(h: Harness) {
-  const first = await h.pool.getConnection();
-  first.release();
-  const second = await h.pool.getConnection();
-  const waiter = observe(h.pool.getConnection());
-  await h.clock.advanceAsync(20);
-  second.release();
-  await flush();
-  assert.equal(waiter.status, "fulfilled");
-  const timedOut = observe(h.pool.getConnection({ timeout: 100 }));
-  await h.clock.advanceAsync(100);
-  assert.equal(timedOut.status, "rejected");
+  const held = await waitThenTimeOut(h);
   const pending = observe(h.pool.getConnection({ timeout: 0 }));
-  return { held: waiter.value!, pending };
+  return { held, pending };
 }
 
 describe("registerPoolMetrics", () => {
