@@ -40,6 +40,7 @@ export {
   TransactionRolledBackError,
 } from "./src/errors.ts";
 export type { AcquireTimeHistogram, PoolCounters, PoolMetrics } from "./src/metrics.ts";
+export type { PoolObserver } from "./src/observer.ts";
 export {
   metricsHandler,
   type MetricsJson,

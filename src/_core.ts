@@ -12,6 +12,7 @@ import {
   PoolExhaustedError,
 } from "./errors.ts";
 import { type PoolCounters, zeroCounters } from "./metrics.ts";
+import type { PoolObserver } from "./observer.ts";
 import { BackgroundWork } from "./_background.ts";
 import { LatencyHistogram } from "./_histogram.ts";
 import { LeakDetector } from "./_leak_detector.ts";
@@ -50,6 +51,8 @@ export class PoolCore {
   readonly waiters = new WaitQueue<PoolConnection>();
   readonly counters: PoolCounters = zeroCounters();
   readonly acquireTimes = new LatencyHistogram();
+  /** Told of each timing as it happens; usually none, so every hand-off checks the length first. */
+  readonly observers: PoolObserver[] = [];
   readonly utilization: UtilizationWindow;
   /** Set only when `leakDetectionThreshold` is on. */
   readonly leaks: LeakDetector | undefined;
@@ -122,10 +125,7 @@ export class PoolCore {
   ): Promise<PoolConnection> {
     const now = this.clock.now();
     const entry = this.#takeIdle(now);
-    if (entry !== undefined) {
-      this.acquireTimes.record(0);
-      return Promise.resolve(this.#lend(entry, now, origin));
-    }
+    if (entry !== undefined) return Promise.resolve(this.#lend(entry, now, 0, origin));
     const { maxWaiting, maxOpenConns } = this.options;
     // A connection being validated will serve a waiter, like one being opened.
     if (
@@ -150,6 +150,7 @@ export class PoolCore {
     const now = this.clock.now();
     this.inUse--;
     entry.lastUsedAt = entry.provenAt = now;
+    if (this.observers.length !== 0) this.#notify("released", now - entry.lentAt);
     const connection = entry.driverConnection;
     if (connection.closed) this.retire(entry, "connectionsLost");
     else if (
@@ -171,8 +172,7 @@ export class PoolCore {
     const waiter = this.waiters.shift();
     if (waiter !== undefined) {
       this.#endWait(waiter, now);
-      this.acquireTimes.record(now - waiter.since);
-      waiter.resolve(this.#lend(entry, now, waiter.origin));
+      waiter.resolve(this.#lend(entry, now, now - waiter.since, waiter.origin));
     } else if (this.idle.length >= this.options.maxIdleConns) {
       this.retire(entry, "maxIdleClosed");
     } else {
@@ -264,15 +264,29 @@ export class PoolCore {
   #lend(
     entry: PooledConnection,
     now: number,
+    waited: number,
     origin: ConnectionLeakError | undefined,
   ): PoolConnection {
+    this.acquireTimes.record(waited);
+    if (this.observers.length !== 0) this.#notify("acquired", waited);
     entry.state = "inUse";
+    entry.lentAt = now;
     this.inUse++;
     this.counters.acquireCount++;
     this.utilization.update(now, this.inUse, this.entries.size);
     const handle = new LentConnection(this.#lender, entry);
     if (origin !== undefined) this.leaks!.watch(entry, origin, handle);
     return handle;
+  }
+
+  #notify(event: keyof PoolObserver, ms: number): void {
+    for (const observer of this.observers) {
+      try {
+        observer[event]?.(ms);
+      } catch (error) {
+        this.background.report(error, "observer");
+      }
+    }
   }
 
   #takeIdle(now: number): PooledConnection | undefined {
@@ -360,6 +374,7 @@ export class PoolCore {
   #connect(): void {
     this.connecting++;
     const generation = this.generation;
+    const startedAt = this.clock.now();
     const timeout = this.options.connectTimeout;
     const attempt = this.background.bounded(
       timeout,
@@ -368,12 +383,12 @@ export class PoolCore {
       (late) => this.background.close(late),
     );
     this.background.track(attempt.then(
-      (connection) => this.#connected(connection, generation),
+      (connection) => this.#connected(connection, generation, startedAt),
       (error) => this.#connectFailed(error, generation),
     ));
   }
 
-  #connected(connection: DriverConnection, generation: number): void {
+  #connected(connection: DriverConnection, generation: number, startedAt: number): void {
     this.connecting--;
     if (this.closing) return this.background.close(connection);
     this.#connectFailures = 0;
@@ -383,6 +398,7 @@ export class PoolCore {
       this.#retryTimer = undefined;
     }
     const now = this.clock.now();
+    if (this.observers.length !== 0) this.#notify("connected", now - startedAt);
     const { connMaxLifetime, connMaxLifetimeJitter } = this.options;
     let expiresAt = Infinity;
     if (connMaxLifetime > 0) {

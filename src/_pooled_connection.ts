@@ -11,6 +11,8 @@ export class PooledConnection {
   lastUsedAt: number;
   /** When it last proved to work: released after use, opened, or pinged. */
   provenAt: number;
+  /** When the current loan began, from the pool's clock. */
+  lentAt = 0;
   /** The leak-detection timer of the current loan, if one runs. */
   leakTimer: TimerHandle | undefined = undefined;
   /** Loans so far, counted only while leak detection is on. */

@@ -26,6 +26,8 @@ import type { Driver } from "./driver.ts";
  * - `"leak"`: a connection has been held longer than
  *   `leakDetectionThreshold`; the error is a `ConnectionLeakError` whose
  *   stack is that of the `getConnection()` call that took it.
+ * - `"observer"`: a `PoolObserver` registered with
+ *   `pool.observe()` threw; the pool went on.
  */
 export type PoolErrorEvent =
   | "connect"
@@ -35,7 +37,8 @@ export type PoolErrorEvent =
   | "connectionLost"
   | "close"
   | "failover"
-  | "leak";
+  | "leak"
+  | "observer";
 
 /**
  * Options for {@linkcode ConnectionPool}. Every duration is in milliseconds.

@@ -37,6 +37,8 @@ export interface PoolMetricsMeter {
   createObservableUpDownCounter(name: string, options: InstrumentOptions): object;
   /** Creates an observable counter. */
   createObservableCounter(name: string, options: InstrumentOptions): object;
+  /** Creates a histogram, recorded into as events happen. */
+  createHistogram(name: string, options: HistogramOptions): RecordingHistogram;
   /** Registers a callback that observes several instruments at each collection. */
   addBatchObservableCallback(
     callback: (result: BatchObservation) => void,
@@ -70,6 +72,51 @@ export interface InstrumentOptions {
 }
 
 /**
+ * The options {@linkcode registerPoolMetrics} gives each histogram, as
+ * OpenTelemetry's `MetricOptions` with bucket advice.
+ *
+ * @example
+ * ```ts
+ * import type { HistogramOptions } from "@x/pool/otel";
+ *
+ * const options: HistogramOptions = {
+ *   description: "Time to obtain a connection.",
+ *   unit: "s",
+ *   valueType: 1,
+ *   advice: { explicitBucketBoundaries: [0.001, 0.01, 0.1, 1] },
+ * };
+ * ```
+ */
+export interface HistogramOptions {
+  /** What the histogram measures. */
+  description: string;
+  /** The unit, in UCUM: `s`. */
+  unit: string;
+  /** `1`, OpenTelemetry's `ValueType.DOUBLE`. */
+  valueType: 1;
+  /** The bucket boundaries, in seconds. */
+  advice: { explicitBucketBoundaries: number[] };
+}
+
+/**
+ * The part of an OpenTelemetry `Histogram` that
+ * {@linkcode registerPoolMetrics} uses.
+ *
+ * @example
+ * ```ts
+ * import type { RecordingHistogram } from "@x/pool/otel";
+ *
+ * function recordSeconds(histogram: RecordingHistogram, ms: number): void {
+ *   histogram.record(ms / 1000, { "db.client.connection.pool.name": "default" });
+ * }
+ * ```
+ */
+export interface RecordingHistogram {
+  /** Records one value with `attributes`. */
+  record(value: number, attributes: Record<string, string>): void;
+}
+
+/**
  * What a batch observable callback records into, as OpenTelemetry's
  * `BatchObservableResult`.
  *
@@ -86,6 +133,13 @@ export interface BatchObservation {
   /** Records `value` with `attributes` for one of the callback's instruments. */
   observe(observable: object, value: number, attributes: Record<string, string>): void;
 }
+
+/**
+ * The histograms' bucket boundaries, in seconds: those the conventions advise
+ * for `db.client.operation.duration`. The SDK's default boundaries (0 to
+ * 10,000) are made for milliseconds and would put every pool timing in one bucket.
+ */
+const SECONDS_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10] as const;
 
 // Compile-time proof that every Meter is a PoolMetricsMeter.
 const _everyMeterFits = (meter: Meter): PoolMetricsMeter => meter;
@@ -107,20 +161,25 @@ const _everyMeterFits = (meter: Meter): PoolMetricsMeter => meter;
  *   callers waiting for a connection.
  * - `db.client.connection.timeouts` (counter, `{timeout}`): waits that ended
  *   with `AcquireTimeoutError`, over the pool's life.
+ * - `db.client.connection.wait_time` (histogram, `s`): how long each
+ *   acquisition waited for a connection, 0 when one was idle.
+ * - `db.client.connection.use_time` (histogram, `s`): how long each loan
+ *   held its connection, from hand-out to release.
+ * - `db.client.connection.create_time` (histogram, `s`): how long each
+ *   connect took.
  *
- * Not reported: the conventions' histograms `db.client.connection.wait_time`,
- * `db.client.connection.use_time` and `db.client.connection.create_time`
- * (the API has no observable histogram, and the pool keeps no use or create
- * times), nor `db.client.connection.idle.max` and `idle.min`. The pool's
- * acquire times are in `ConnectionPool.getAcquireHistogram()` and the
- * Prometheus endpoint of `@x/pool/metrics`.
+ * Not reported: `db.client.connection.idle.max` and `idle.min` (the pool's
+ * `maxIdleConns` is in its options, and it keeps no minimum).
  *
- * Each collection reads every pool's `getMetrics()` once; nothing is cached.
+ * The gauges and counters are read at each collection, one `getMetrics()`
+ * per pool; the histograms are recorded as events happen, through
+ * `pool.observe()`, from the time registration is made on.
  *
  * @param meter The meter to register on, e.g. `metrics.getMeter("@x/pool")`.
  * @param pools One pool, or several with distinct names.
- * @returns A function that removes the instruments' callback, so the pools
- *   are no longer read or reported; calling it again does nothing.
+ * @returns A function that removes the instruments' callback and the pools'
+ *   observers, so the pools are no longer read or reported; calling it
+ *   again does nothing.
  * @throws {TypeError} When `meter` is not a `Meter`, or `pools` is not a pool
  *   or an array of pools.
  * @throws {RangeError} When there are no pools, or two share a name.
@@ -188,6 +247,32 @@ export function registerPoolMetrics(
     valueType: 0,
   });
   const observables = [count, max, pending, timeouts];
+  const waitTime = meter.createHistogram("db.client.connection.wait_time", {
+    description: "The time it took to obtain an open connection from the pool.",
+    unit: "s",
+    valueType: 1,
+    advice: { explicitBucketBoundaries: [...SECONDS_BUCKETS] },
+  });
+  const useTime = meter.createHistogram("db.client.connection.use_time", {
+    description: "The time between borrowing a connection and returning it to the pool.",
+    unit: "s",
+    valueType: 1,
+    advice: { explicitBucketBoundaries: [...SECONDS_BUCKETS] },
+  });
+  const createTime = meter.createHistogram("db.client.connection.create_time", {
+    description: "The time it took to create a new connection.",
+    unit: "s",
+    valueType: 1,
+    advice: { explicitBucketBoundaries: [...SECONDS_BUCKETS] },
+  });
+  const unobserve = list.map((pool) => {
+    const attributes = { "db.client.connection.pool.name": pool.name };
+    return pool.observe({
+      acquired: (ms) => waitTime.record(ms / 1000, attributes),
+      released: (ms) => useTime.record(ms / 1000, attributes),
+      connected: (ms) => createTime.record(ms / 1000, attributes),
+    });
+  });
 
   const callback = (result: BatchObservation): void => {
     for (const pool of list) {
@@ -210,5 +295,6 @@ export function registerPoolMetrics(
     if (!registered) return;
     registered = false;
     meter.removeBatchObservableCallback(callback, observables);
+    for (const stop of unobserve) stop();
   };
 }

@@ -11,6 +11,7 @@ import type { ExecuteOptions, PoolConnection } from "./connection.ts";
 import type { QueryResult } from "./driver.ts";
 import { ConnectionLeakError, PoolClosedError } from "./errors.ts";
 import type { AcquireTimeHistogram, PoolMetrics } from "./metrics.ts";
+import type { PoolObserver } from "./observer.ts";
 import {
   beginStatement,
   OpenTransaction,
@@ -293,6 +294,51 @@ export class ConnectionPool implements AsyncDisposable {
       acquireTimeP50: core.acquireTimes.percentile(0.5),
       acquireTimeP99: core.acquireTimes.percentile(0.99),
       utilization: this.getUtilization(),
+    };
+  }
+
+  /**
+   * Registers `observer` to be told of each acquisition's wait, each loan's
+   * use time and each connect's duration as they happen (see
+   * {@linkcode PoolObserver}). Observers cost nothing while none is
+   * registered; each one is called synchronously on the hand-off path.
+   *
+   * @param observer The callbacks; any of them may be left out.
+   * @returns A function that unregisters `observer`; calling it again does nothing.
+   * @throws {TypeError} When `observer` is not an object, or one of its
+   *   callbacks is present but not a function.
+   *
+   * @example Feeding a histogram of use times
+   * ```ts
+   * import { ConnectionPool, postgresDriver } from "@x/pool";
+   *
+   * await using pool = new ConnectionPool({ driver: postgresDriver(Deno.env.get("DATABASE_URL")!) });
+   * const useTimes: number[] = [];
+   * const stop = pool.observe({ released: (useMs) => useTimes.push(useMs) });
+   * await pool.execute("select 1");
+   * stop();
+   * console.log(useTimes.length); // 1
+   * ```
+   */
+  observe(observer: PoolObserver): () => void {
+    if (typeof observer !== "object" || observer === null) {
+      throw new TypeError(`Cannot observe the pool: observer must be an object, got ${observer}`);
+    }
+    for (const event of ["acquired", "released", "connected"] as const) {
+      const callback = observer[event];
+      if (callback !== undefined && typeof callback !== "function") {
+        throw new TypeError(
+          `Cannot observe the pool: observer.${event} must be a function, got ${typeof callback}`,
+        );
+      }
+    }
+    const observers = this.#core.observers;
+    observers.push(observer);
+    let registered = true;
+    return () => {
+      if (!registered) return;
+      registered = false;
+      observers.splice(observers.indexOf(observer), 1);
     };
   }
 

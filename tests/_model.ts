@@ -579,6 +579,8 @@ export class ModelRun {
       // The model's driver classifies no error as the server's.
       failover: () => false,
       leak: () => false,
+      // The model registers no observer.
+      observer: () => false,
     };
     for (; this.#errorsChecked < this.errors.length; this.#errorsChecked++) {
       const [error, event] = this.errors[this.#errorsChecked];

@@ -74,9 +74,12 @@ describe("registerPoolMetrics", () => {
     const metrics = await collect();
     assert.deepEqual([...metrics.keys()].sort(), [
       "db.client.connection.count",
+      "db.client.connection.create_time",
       "db.client.connection.max",
       "db.client.connection.pending_requests",
       "db.client.connection.timeouts",
+      "db.client.connection.use_time",
+      "db.client.connection.wait_time",
     ]);
     const expected = {
       "db.client.connection.count": ["{connection}", false],
@@ -140,6 +143,56 @@ describe("registerPoolMetrics", () => {
     await Promise.all([a.pool.close(), b.pool.close()]);
   });
 
+  it("records wait, use and create times in seconds as histograms, per pool", async () => {
+    const h = harness({ name: "main", maxOpenConns: 1, validateAfterIdle: 0 });
+    const other = harness({ name: "other" });
+    const { meter, collect } = setup();
+    registerPoolMetrics(meter, [h.pool, other.pool]);
+    let open!: () => void;
+    h.driver.connectGate = new Promise<void>((resolve) => open = resolve);
+    const first = observe(h.pool.getConnection());
+    await h.clock.advanceAsync(7);
+    open();
+    await flush();
+    await h.clock.advanceAsync(30);
+    first.value!.release();
+    const second = await h.pool.getConnection();
+    await h.clock.advanceAsync(5);
+    second.release();
+
+    const metrics = await collect();
+    const expected = {
+      "db.client.connection.wait_time": { count: 2, sum: 0.007, bucketCounts: [1, 0, 1] },
+      "db.client.connection.use_time": { count: 2, sum: 0.035, bucketCounts: [0, 1, 0, 1] },
+      "db.client.connection.create_time": { count: 1, sum: 0.007, bucketCounts: [0, 0, 1] },
+    };
+    for (const [name, want] of Object.entries(expected)) {
+      const metric = metrics.get(name);
+      assert.ok(metric, `${name} is reported`);
+      assert.equal(metric.descriptor.unit, "s");
+      assert.equal(metric.dataPointType, DataPointType.HISTOGRAM, `${name} is a histogram`);
+      assert.equal(metric.dataPoints.length, 1, `${name}: only the pool that had events`);
+      const [point] = metric.dataPoints;
+      assert.deepEqual(point.attributes, { [NAME]: "main" });
+      const value = point.value as {
+        count: number;
+        sum: number;
+        buckets: { boundaries: number[]; counts: number[] };
+      };
+      assert.equal(value.count, want.count, `${name} count`);
+      assert.ok(Math.abs(value.sum - want.sum) < 1e-9, `${name} sum ${value.sum}`);
+      assert.deepEqual(
+        value.buckets.boundaries,
+        [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10],
+        `${name} boundaries`,
+      );
+      const counts = [...want.bucketCounts, ...Array(10 - want.bucketCounts.length).fill(0)];
+      // Buckets are (previous, bound]: 0 lands in the first, 7 ms in (5 ms, 10 ms].
+      assert.deepEqual(value.buckets.counts, counts, `${name} buckets`);
+    }
+    await Promise.all([h.pool.close(), other.pool.close()]);
+  });
+
   it("stops reading the pools once unregistered, and unregistering twice does nothing", async () => {
     const h = harness({ name: "main" });
     let reads = 0;
@@ -155,6 +208,7 @@ describe("registerPoolMetrics", () => {
 
     unregister();
     unregister();
+    (await h.pool.getConnection()).release();
     const metrics = await collect();
     assert.equal(reads, 1, "the pool is not read after unregistering");
     for (const metric of metrics.values()) {
