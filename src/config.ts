@@ -140,7 +140,9 @@ export interface PoolOptions {
    * PostgreSQL: what `DISCARD ALL` does, except that prepared statements
    * stay), so settings, temporary tables, cursors, listeners and advisory
    * locks never reach the next user. Costs one round trip per release.
-   * Without it, only an open transaction is rolled back. Default false.
+   * Without it, only an open transaction is rolled back. Refused with a
+   * driver whose sessions are shared (`postgresDriver` with `pooler`).
+   * Default false.
    */
   resetSession?: boolean;
   /**
@@ -315,6 +317,11 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     : size(options, "maxWaiting", 0, 0);
   const resetOnReadOnly = flag(options, "resetOnReadOnly");
   const resetSession = flag(options, "resetSession");
+  if (resetSession && driver.sharesSessions === true) {
+    throw new TypeError(
+      "Cannot create pool: resetSession (true) cannot clear a session the driver shares between transactions (a transaction pooler such as PgBouncer); leave it off",
+    );
+  }
   const maxConnecting = size(options, "maxConnecting", 4, 1);
   return {
     driver,

@@ -147,6 +147,13 @@ export interface Driver {
    * `resetOnReadOnly`). Optional; without it, errors concern one connection.
    */
   classifyError?(error: unknown): ServerErrorKind | undefined;
+  /**
+   * True when the server sessions behind the driver's connections are shared
+   * between clients, one transaction at a time, as behind PgBouncer in
+   * transaction mode: no session is a connection's own, so the pool refuses
+   * `resetSession`. Optional; default false.
+   */
+  readonly sharesSessions?: boolean;
 }
 
 /**

@@ -21,15 +21,24 @@ export function breaksConnection(error: unknown): boolean {
 }
 
 /**
+ * PgBouncer's refusals that wait for a configuration change. It sends them
+ * all as 08P01, as it does passing failures such as a full `max_client_conn`
+ * or a server it cannot reach, so only the message tells them apart.
+ */
+const PGBOUNCER_PERMANENT =
+  /^(?:password authentication failed|SASL authentication failed|unsupported startup parameter|no such database|no such user)/;
+
+/**
  * Whether a failed connect may succeed if tried again. Not for SQLSTATE
- * class 28 (bad password or role), 3D000 (no such database) or 42501 (no
- * CONNECT privilege): those wait for someone to change the configuration.
- * Everything else, from a refused socket to 53300 (too many clients) and
- * 57P03 (starting up), may pass by itself.
+ * class 28 (bad password or role), 3D000 (no such database), 42501 (no
+ * CONNECT privilege), or PgBouncer's equivalents: those wait for someone to
+ * change the configuration. Everything else, from a refused socket to 53300
+ * (too many clients) and 57P03 (starting up), may pass by itself.
  */
 export function canRetryConnect(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
   if (typeof code !== "string") return true;
+  if (code === "08P01" && typeof message === "string") return !PGBOUNCER_PERMANENT.test(message);
   return !(code.startsWith("28") || code === "3D000" || code === "42501");
 }
 

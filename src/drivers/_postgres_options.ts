@@ -1,8 +1,21 @@
 import type postgres from "postgres";
 import type { PostgresDriverOptions } from "./postgres.ts";
 
+/** A pooler the driver knows how to work behind. */
+export type Pooler = NonNullable<PostgresDriverOptions["pooler"]>;
+
 /** Options as handed to postgres.js, once resolved. */
 export type Options = postgres.Options<Record<string, postgres.PostgresType>>;
+
+/** What {@linkcode resolveOptions} returns: postgres.js's options and the driver's own. */
+export interface ResolvedOptions {
+  /** For each connection's postgres.js instance. */
+  options: Options;
+  /** The pooler between the driver and the server, if one was named. */
+  pooler: Pooler | undefined;
+}
+
+const POOLERS: readonly unknown[] = ["transaction"] satisfies Pooler[];
 
 const OWNED_OPTIONS = [
   "max",
@@ -25,7 +38,7 @@ const noop = () => {};
 export function resolveOptions(
   urlOrOptions: string | PostgresDriverOptions,
   driverOptions: PostgresDriverOptions | undefined,
-): Options {
+): ResolvedOptions {
   const base: Record<string, unknown> = typeof urlOrOptions === "string"
     ? parseUrl(urlOrOptions)
     : { ...urlOrOptions };
@@ -45,7 +58,18 @@ export function resolveOptions(
       );
     }
   }
-  const { user, pass, db, hostname, ...rest } = given;
+  const { user, pass, db, hostname, pooler, ...rest } = given;
+  if (pooler !== undefined && !POOLERS.includes(pooler)) {
+    const why = pooler === "statement"
+      ? " (statement pooling cannot run the pool's transactions)"
+      : pooler === "session"
+      ? " (a session pooler needs no option)"
+      : "";
+    const shown = typeof pooler === "string" ? `"${pooler}"` : String(pooler);
+    throw new TypeError(
+      `Cannot create the postgres driver: pooler must be "transaction" or left out, got ${shown}${why}`,
+    );
+  }
   const username = given.username ?? user;
   if (typeof username !== "string" || username === "") {
     throw new TypeError(
@@ -63,7 +87,7 @@ export function resolveOptions(
   // One host goes in as an array, so postgres.js does not split it on ':'
   // (IPv6); a comma-separated list is left for postgres.js to split.
   const several = host.includes(",");
-  return {
+  const options = {
     ...rest,
     host: several ? host : [host],
     port: several ? port : [port],
@@ -77,7 +101,9 @@ export function resolveOptions(
     sslnegotiation: given.sslnegotiation ?? null,
     connect_timeout: given.connect_timeout ?? 30,
     keep_alive: given.keep_alive ?? 60,
-    prepare: given.prepare ?? true,
+    // Behind a transaction pooler, the next statement may reach a backend
+    // that never saw the Parse of a named statement.
+    prepare: given.prepare ?? pooler === undefined,
     debug: given.debug ?? false,
     max_pipeline: given.max_pipeline ?? 100,
     publications: given.publications ?? "alltables",
@@ -92,6 +118,7 @@ export function resolveOptions(
     fetch_types: false,
     backoff: 0,
   } as Record<string, unknown> as Options;
+  return { options, pooler: pooler as Pooler | undefined };
 }
 
 /** Splits a connection URL into options, the way postgres.js reads it. */

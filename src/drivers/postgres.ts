@@ -94,13 +94,38 @@ export interface PostgresDriverOptions {
   /**
    * Use named prepared statements, cached per connection: each distinct text
    * is parsed and planned once per connection, then only bound and executed.
-   * Default `true`, as in postgres.js. Set `false` behind a pooler that
-   * does not keep a session per client (PgBouncer in transaction or
-   * statement mode before 1.21, or without `max_prepared_statements`), and
-   * for SQL text built with varying literals, of which each connection would
-   * keep one prepared statement per variant on the server until it closes.
+   * Default `true`, as in postgres.js, and `false` with `pooler`. Set
+   * `false` for SQL text built with varying literals, of which each
+   * connection would keep one prepared statement per variant on the server
+   * until it closes. With `pooler`, set `true` only in front of PgBouncer
+   * 1.21 or later with `max_prepared_statements` above 0, which then
+   * prepares each statement on whichever backend runs it.
    */
   prepare?: boolean;
+  /**
+   * The pooler between the driver and the server, when one shares server
+   * sessions between clients: `"transaction"` for PgBouncer in transaction
+   * mode (`pool_mode = transaction`) or any pooler that lends a backend for
+   * one transaction at a time. Default: none, each connection is a session
+   * of its own (as also behind a pooler in session mode).
+   *
+   * With `"transaction"`:
+   * - no named prepared statements (`prepare` defaults to `false`): each
+   *   statement is parsed, bound and executed in one exchange on the backend
+   *   it reaches;
+   * - the pool's `resetSession` is refused, as a session reset would reach
+   *   whichever backend the pooler picks, not the one a user changed;
+   * - nothing else changes: the driver never pipelines (one statement in
+   *   flight per connection, in either mode), a transaction stays on one
+   *   backend until `COMMIT` or `ROLLBACK`, and cancel requests go through
+   *   the pooler, which forwards them to the backend running the statement.
+   *
+   * Session state (`SET` outside a transaction, advisory locks, `LISTEN`,
+   * temporary tables, `WITH HOLD` cursors) does not follow a connection
+   * behind such a pooler: keep it inside a transaction (`SET LOCAL`,
+   * `pg_advisory_xact_lock`), or use a direct connection.
+   */
+  pooler?: "transaction";
   /**
    * Server parameters sent at startup, such as `application_name` (default
    * `"postgres.js"`), `search_path` or `statement_timeout`.
@@ -157,10 +182,13 @@ export interface PostgresCustomType {
  * Each connection is a dedicated socket (one postgres.js instance with
  * `max: 1`, `idle_timeout: null`, `max_lifetime: null`) that never reconnects.
  *
- * - **Statements** run one at a time per connection, always with the extended
- *   protocol (named prepared statements unless `prepare: false`), so a query is
- *   exactly one statement: the server refuses `"select 1; select 2"` with
- *   SQLSTATE 42601. Parameters are `$1`, `$2`, ...
+ * - **Statements** run one at a time per connection, never pipelined, always
+ *   with the extended protocol (named prepared statements unless
+ *   `prepare: false` or `pooler`), so a query is exactly one statement: the
+ *   server refuses `"select 1; select 2"` with SQLSTATE 42601. Parameters are
+ *   `$1`, `$2`, ...
+ * - **Behind PgBouncer in transaction mode**, pass `pooler: "transaction"`;
+ *   see {@linkcode PostgresDriverOptions.pooler}.
  * - **Array types**: postgres.js's own type fetch runs unawaited and turns a
  *   backend dying during it into an unhandled rejection, so it is off
  *   (`fetch_types: false`), and without it postgres.js returns every array as
@@ -197,8 +225,9 @@ export interface PostgresCustomType {
  * connection options.
  * @param driverOptions More options, overriding those of the first argument.
  * @returns A driver for a pool.
- * @throws {TypeError} When no username is given, or an option the pool owns
- * (`max`, `idle_timeout`, `max_lifetime`, ...) is.
+ * @throws {TypeError} When no username is given, an option the pool owns
+ * (`max`, `idle_timeout`, `max_lifetime`, ...) is, or `pooler` is not
+ * `"transaction"`.
  * @throws {RangeError} When the port is not an integer from 1 to 65535.
  *
  * @example From a URL
@@ -207,6 +236,18 @@ export interface PostgresCustomType {
  *
  * const driver = postgresDriver("postgres://app:secret@localhost:5432/app", {
  *   connection: { application_name: "api" },
+ * });
+ * ```
+ *
+ * @example Behind PgBouncer in transaction mode
+ * ```ts
+ * import { ConnectionPool, postgresDriver } from "@x/pool";
+ *
+ * const pool = new ConnectionPool({
+ *   driver: postgresDriver("postgres://app:secret@pgbouncer:6432/app", {
+ *     pooler: "transaction",
+ *   }),
+ *   maxOpenConns: 10,
  * });
  * ```
  *
@@ -228,7 +269,8 @@ export function postgresDriver(
   urlOrOptions: string | PostgresDriverOptions,
   driverOptions?: PostgresDriverOptions,
 ): Driver {
-  return new PostgresDriver(resolveOptions(urlOrOptions, driverOptions));
+  const { options, pooler } = resolveOptions(urlOrOptions, driverOptions);
+  return new PostgresDriver(options, pooler !== undefined);
 }
 
 type Sql = postgres.Sql<Record<string, unknown>>;
@@ -237,10 +279,6 @@ type Rows = postgres.RowList<postgres.Row[]>;
 type Action = "query" | "ping" | "reset" | "discard";
 
 const noop = () => {};
-/**
- * What `DISCARD ALL` does, but `DEALLOCATE ALL`: the prepared statements
- * postgres.js has cached for this connection must stay.
- */
 /**
  * The rows of a result as a plain array. postgres.js 3.4.9 resets its row
  * index only when a statement completes, so after one that failed midway
@@ -254,6 +292,10 @@ function rowsOf(result: Rows): Rows[number][] {
 
 /** postgres.js's option for the simple protocol, missing from its types. */
 const SIMPLE = { simple: true } as unknown as { prepare: boolean };
+/**
+ * What `DISCARD ALL` does, but `DEALLOCATE ALL`: the prepared statements
+ * postgres.js has cached for this connection must stay.
+ */
 const DISCARD_SESSION = "close all; set session authorization default; reset all; unlisten *; " +
   "select pg_advisory_unlock_all(); discard plans; discard temp; discard sequences";
 /** For a microtask: cheaper than `queueMicrotask` in Deno. */
@@ -291,15 +333,18 @@ class PostgresDriver implements Driver {
   readonly #options: Options;
   /** Filled by the first successful connect; shared by later ones. */
   #arrayTypes: readonly ArrayType[] | undefined;
+  readonly sharesSessions: boolean;
 
-  constructor(options: Options) {
+  constructor(options: Options, sharesSessions: boolean) {
     this.#options = options;
+    this.sharesSessions = sharesSessions;
   }
 
   async connect(signal: AbortSignal): Promise<DriverConnection> {
     signal.throwIfAborted();
     const { connection, arrayTypes } = await PostgresConnection.open(
       this.#options,
+      this.sharesSessions,
       this.#arrayTypes,
       signal,
     );
@@ -350,8 +395,11 @@ class PostgresConnection implements DriverConnection {
   /** The socket error that killed the connection, if one did. */
   #failure: unknown;
   #transaction = false;
+  /** Set behind a transaction pooler: the server session is not this connection's own. */
+  readonly #sharesSessions: boolean;
 
-  private constructor(options: Options) {
+  private constructor(options: Options, sharesSessions: boolean) {
+    this.#sharesSessions = sharesSessions;
     this.#gone = new Promise((resolve) => this.#markGone = resolve);
     this.#prepare = options.prepare === true;
     // `simple: false` is not in postgres.js's types; it makes an
@@ -370,10 +418,11 @@ class PostgresConnection implements DriverConnection {
    */
   static open(
     options: Options,
+    sharesSessions: boolean,
     arrayTypes: readonly ArrayType[] | undefined,
     signal: AbortSignal,
   ): Promise<{ connection: PostgresConnection; arrayTypes: readonly ArrayType[] }> {
-    const connection = new PostgresConnection(options);
+    const connection = new PostgresConnection(options, sharesSessions);
     const sql = connection.#sql;
     if (arrayTypes) installArrayTypes(sql.options, arrayTypes);
     // postgres.js connects lazily: the first statement opens the socket.
@@ -443,6 +492,12 @@ class PostgresConnection implements DriverConnection {
   }
 
   async discard(signal?: AbortSignal): Promise<void> {
+    if (this.#sharesSessions) {
+      // The pool refuses resetSession with this driver; this is for a caller without it.
+      throw new TypeError(
+        'Cannot discard the session: behind a pooler (pooler "transaction") it would reach another backend',
+      );
+    }
     // Its statements refuse to run inside a transaction block.
     await this.reset(signal);
     await this.#run("discard", DISCARD_SESSION, NO_PARAMS, signal);
