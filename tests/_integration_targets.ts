@@ -10,6 +10,8 @@
 
 import { type Driver, postgresDriver } from "../mod.ts";
 import type { Admin, TestPostgres } from "./_postgres.ts";
+import type { TestPgBouncer } from "./_pgbouncer.ts";
+import assert from "node:assert/strict";
 
 /** What a target's driver may be asked to connect with instead of the right settings. */
 export interface DriverOverrides {
@@ -50,5 +52,49 @@ export function postgresJsTarget(server: TestPostgres): IntegrationTarget {
         ...overrides,
         connection: { application_name: applicationName },
       }),
+  };
+}
+
+/**
+ * Tests of the suite that cannot hold behind a transaction pooler, with the
+ * reason; `pgbouncer_test.ts` covers what each checks where it applies.
+ */
+const NOT_BEHIND_TRANSACTION_POOLER: Readonly<Record<string, string>> = {
+  "notices an idle backend terminated by the server and replaces it":
+    "behind a transaction pooler an idle connection holds no backend: terminating one ends a server connection of PgBouncer's, which no client sees",
+  "retires a connection whose backend was terminated while in use":
+    "outside a transaction the connection holds no backend: the pid it read is back in PgBouncer's pool, so terminating it cannot fail the connection's next statement",
+  "fails every waiting caller at once on a wrong password, without retrying":
+    "PgBouncer refuses a wrong password with SQLSTATE 08P01, not 28P01 (pgbouncer_test.ts checks that every caller fails at once)",
+  "clears settings, temporary tables, listeners and advisory locks on release with resetSession":
+    "the pool refuses resetSession with a driver that shares sessions (pgbouncer_test.ts checks the refusal)",
+};
+
+/**
+ * The postgres.js driver with `pooler: "transaction"` through a real
+ * PgBouncer in transaction mode in front of the server; skipped with the
+ * reason when PgBouncer cannot run here.
+ */
+export function pgBouncerTarget(
+  server: TestPostgres,
+  bouncer: TestPgBouncer | { unavailable: string },
+): IntegrationTarget {
+  const name = "postgres.js through PgBouncer (transaction mode)";
+  if ("unavailable" in bouncer) {
+    return { name, skip: bouncer.unavailable, server, driver: () => assert.fail("skipped") };
+  }
+  return {
+    name,
+    server,
+    driver: (applicationName, overrides = {}) =>
+      postgresDriver({
+        ...bouncer.options,
+        ...overrides,
+        pooler: "transaction",
+        connection: { application_name: applicationName },
+      }),
+    // The pool's connections are PgBouncer's clients; its backends are the bouncer's.
+    sessions: (_admin, applicationName) => bouncer.clients(applicationName),
+    notApplicable: NOT_BEHIND_TRANSACTION_POOLER,
   };
 }

@@ -1,0 +1,25 @@
+/**
+ * The integration suite through a real PgBouncer in transaction mode, in
+ * front of a real PostgreSQL. Straight to the server: `pool_postgres_test.ts`.
+ */
+
+import { after, describe } from "node:test";
+import { integrationSuite } from "./_integration_suite.ts";
+import { pgBouncerTarget } from "./_integration_targets.ts";
+import { startPostgres, type TestPostgres } from "./_postgres.ts";
+import { pgBouncerUnavailable, startPgBouncer, type TestPgBouncer } from "./_pgbouncer.ts";
+
+// Started here rather than in before(): Bun gives hooks 5 s, and a cold start can take longer.
+const server: TestPostgres = await startPostgres();
+const unavailable = pgBouncerUnavailable();
+const bouncer: TestPgBouncer | undefined = unavailable === undefined
+  ? await startPgBouncer(server, { poolSize: 10 })
+  : undefined;
+
+describe("integration matrix, through PgBouncer", () => {
+  after(async () => {
+    await bouncer?.close();
+    await server.stop();
+  });
+  integrationSuite(pgBouncerTarget(server, bouncer ?? { unavailable: unavailable! }));
+});
