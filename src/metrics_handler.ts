@@ -1,6 +1,7 @@
 /**
  * A web-standard request handler that serves pools' metrics: Prometheus text
- * at `/metrics`, JSON at `/metrics.json`. It works with `Deno.serve`,
+ * at `/metrics`, JSON at `/metrics.json`, and at `/` a live dashboard page
+ * that polls the JSON and charts each pool. It works with `Deno.serve`,
  * `Bun.serve`, or anything else that maps a `Request` to a `Response`.
  *
  * @example
@@ -17,6 +18,7 @@
 
 import { ConnectionPool } from "./pool.ts";
 import type { PoolMetrics } from "./metrics.ts";
+import { dashboardHtml } from "./_dashboard.ts";
 
 /**
  * The media type of the Prometheus text exposition format 0.0.4, as served
@@ -62,7 +64,15 @@ export interface MetricsJson {
  *   the histogram `xpool_acquire_duration_seconds`. Every sample carries a
  *   `pool` label with the pool's name.
  * - `GET /metrics.json`: a {@linkcode MetricsJson}.
- * - Any other path: 404. Another method on those two paths: 405.
+ * - `GET /` (or `HEAD`): a live dashboard, one self-contained HTML page
+ *   that polls `metrics.json` (relative to its own URL, so it also works
+ *   behind a router that strips a prefix) and draws, per pool, the
+ *   connections by state, utilization, wait and acquire times, and health
+ *   checks over its last 120 polls. `?interval=` sets the poll period in
+ *   milliseconds (100 to 60000, default 1000). It loads nothing else: its
+ *   Content-Security-Policy allows only its own inline style and script
+ *   (by nonce) and requests to its own origin.
+ * - Any other path: 404. Another method on those paths: 405.
  *
  * Each request reads the pools afresh; nothing is cached.
  *
@@ -81,6 +91,7 @@ export interface MetricsJson {
  * const replica = new ConnectionPool({ driver: postgresDriver(url), name: "replica" });
  * const handler = metricsHandler([primary, replica]);
  * Deno.serve({ port: 9187 }, handler); // Bun: Bun.serve({ port: 9187, fetch: handler });
+ * // Dashboard: http://localhost:9187/
  * ```
  */
 export function metricsHandler(
@@ -106,6 +117,7 @@ export function metricsHandler(
   }
   return (request: Request): Response => {
     const { pathname } = new URL(request.url);
+    if (pathname === "/") return dashboard(request.method);
     if (pathname !== "/metrics" && pathname !== "/metrics.json") {
       return new Response("Not Found\n", { status: 404, headers: TEXT });
     }
@@ -128,6 +140,39 @@ export function metricsHandler(
 }
 
 const TEXT = { "content-type": "text/plain; charset=utf-8" };
+
+function dashboard(method: string): Response {
+  if (method !== "GET" && method !== "HEAD") {
+    return new Response("Method Not Allowed\n", {
+      status: 405,
+      headers: { ...TEXT, allow: "GET, HEAD" },
+    });
+  }
+  const nonce = randomNonce();
+  const headers = {
+    "content-type": "text/html; charset=utf-8",
+    "content-security-policy": [
+      "default-src 'none'",
+      `script-src 'nonce-${nonce}'`,
+      `style-src 'nonce-${nonce}'`,
+      "connect-src 'self'",
+      "img-src data:", // The page's empty favicon, so no request for /favicon.ico.
+      "base-uri 'none'",
+      "form-action 'none'",
+      "frame-ancestors 'none'",
+    ].join("; "),
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+  };
+  return new Response(method === "HEAD" ? null : dashboardHtml(nonce), { headers });
+}
+
+/** 128 random bits in base64: a fresh CSP nonce for each page. */
+function randomNonce(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...bytes));
+}
 
 type Sample = [labels: string, value: number];
 

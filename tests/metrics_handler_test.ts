@@ -236,10 +236,98 @@ describe("metricsHandler at /metrics.json", () => {
   });
 });
 
+/** The CSP header's directives, by name. */
+function directives(policy: string): Map<string, string[]> {
+  return new Map(
+    policy.split(";").map((part) => part.trim().split(/\s+/)).map((
+      [name, ...sources],
+    ) => [name, sources]),
+  );
+}
+
+describe("metricsHandler at /", () => {
+  it("serves the dashboard as HTML, never cached, with a strict Content-Security-Policy", async () => {
+    const handler = metricsHandler([harness({ name: "a" }).pool, harness({ name: "b" }).pool]);
+    const response = handler(new Request("http://localhost/"));
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get("content-type"), "text/html; charset=utf-8");
+    assert.equal(response.headers.get("cache-control"), "no-store");
+    assert.equal(response.headers.get("x-content-type-options"), "nosniff");
+    const policy = directives(response.headers.get("content-security-policy") ?? "");
+    const nonce = policy.get("script-src")?.[0].match(/^'nonce-([A-Za-z0-9+/=]{22,})'$/)?.[1];
+    assert.ok(nonce, `script-src is one nonce: ${policy.get("script-src")}`);
+    assert.deepEqual(Object.fromEntries(policy), {
+      "default-src": ["'none'"],
+      "script-src": [`'nonce-${nonce}'`],
+      "style-src": [`'nonce-${nonce}'`],
+      "connect-src": ["'self'"],
+      "img-src": ["data:"],
+      "base-uri": ["'none'"],
+      "form-action": ["'none'"],
+      "frame-ancestors": ["'none'"],
+    });
+    const html = await response.text();
+    assert.match(html, /^<!doctype html>/);
+    const scripts = [...html.matchAll(/<script\b([^>]*)>/g)].map((match) => match[1]);
+    const styles = [...html.matchAll(/<style\b([^>]*)>/g)].map((match) => match[1]);
+    assert.deepEqual(scripts, [` nonce="${nonce}"`], "one inline script, with the nonce");
+    assert.deepEqual(styles, [` nonce="${nonce}"`], "one inline style, with the nonce");
+    assert.doesNotMatch(html, /\sstyle=/, "no style attribute, which the policy would block");
+  });
+
+  it("loads nothing from elsewhere: no external URL, and it polls metrics.json relative to itself", async () => {
+    const html = await metricsHandler(harness().pool)(new Request("http://localhost/")).text();
+    const urls = new Set(html.match(/https?:\/\/[^\s"'<>)]*/g));
+    // The SVG namespace is a name for createElementNS, never fetched.
+    assert.deepEqual([...urls], ["http://www.w3.org/2000/svg"], "no http(s) URL but a namespace");
+    assert.doesNotMatch(html, /(src|href)\s*=\s*["']?(https?:)?\/\//i, "no external src or href");
+    assert.doesNotMatch(html, /@import|url\(|\bimport\s*\(|<link rel="stylesheet"/, "no imports");
+    for (const [, attribute] of html.matchAll(/\b(?:src|href)\s*=\s*"([^"]*)"/g)) {
+      assert.equal(attribute, "data:,", "the only src/href is the empty favicon");
+    }
+    assert.match(html, /fetch\("metrics\.json"/, "the poll is relative, so a prefix works");
+  });
+
+  it("ships a script that parses", async () => {
+    const html = await metricsHandler(harness().pool)(new Request("http://localhost/")).text();
+    const script = html.match(/<script[^>]*>([\s\S]*)<\/script>/)?.[1];
+    assert.ok(script && script.length > 1_000);
+    // Compiles without running: a syntax error throws here rather than in the browser.
+    assert.equal(typeof new Function(script), "function");
+  });
+
+  it("draws a fresh nonce for each response", async () => {
+    const handler = metricsHandler(harness().pool);
+    const nonces = new Set<string>();
+    for (let i = 0; i < 5; i++) {
+      const response = handler(new Request("http://localhost/"));
+      nonces.add(response.headers.get("content-security-policy")!.match(/'nonce-([^']+)'/)![1]);
+      await response.body?.cancel();
+    }
+    assert.equal(nonces.size, 5);
+  });
+
+  it("answers HEAD with the headers and no body, and another method with 405", async () => {
+    const handler = metricsHandler(harness().pool);
+    const head = handler(new Request("http://localhost/", { method: "HEAD" }));
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get("content-type"), "text/html; charset=utf-8");
+    assert.ok(head.headers.get("content-security-policy"));
+    assert.equal(head.body, null);
+    for (const method of ["POST", "PUT", "DELETE"]) {
+      const response = handler(new Request("http://localhost/", { method }));
+      assert.equal(response.status, 405, method);
+      assert.equal(response.headers.get("allow"), "GET, HEAD");
+      await response.body?.cancel();
+    }
+    assert.equal(handler(new Request("http://localhost/?interval=250")).status, 200);
+  });
+});
+
 describe("metricsHandler on other requests", () => {
   it("answers 404 for another path and 405 with Allow for another method", async () => {
     const handler = metricsHandler(harness().pool);
-    for (const path of ["/", "/metric", "/metrics/", "/metrics.jsonx"]) {
+    for (const path of ["/metric", "/metrics/", "/metrics.jsonx", "/index.html", "//"]) {
       const response = handler(new Request(`http://localhost${path}`));
       assert.equal(response.status, 404, path);
       await response.body?.cancel();
