@@ -1,0 +1,571 @@
+/**
+ * The Bun.SQL driver against a real PostgreSQL. Bun.SQL exists only in Bun:
+ * on another runtime every test here is reported as skipped, and no server
+ * is started.
+ *
+ * @module
+ */
+
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createServer, type Server, type Socket } from "node:net";
+import { bunDriver, type BunDriverOptions } from "../src/drivers/bun.ts";
+import type { DriverConnection } from "../src/driver.ts";
+import {
+  type Admin,
+  admin,
+  freePort,
+  startPostgres,
+  type TestPostgres,
+  waitFor,
+} from "./_postgres.ts";
+
+const ON_BUN = typeof (globalThis as { Bun?: { SQL?: unknown } }).Bun?.SQL === "function";
+/** Why the tests cannot run here, or `undefined` on Bun. */
+const SKIP = ON_BUN ? undefined : "Bun.SQL needs Bun";
+const TEST = { timeout: 30_000 };
+
+// At the top level rather than in before(): Bun gives hooks 5 s, which
+// initdb can take.
+const db: TestPostgres | undefined = ON_BUN ? await startPostgres() : undefined;
+const sql: Admin | undefined = db && admin(db.url);
+let names = 0;
+
+/** Defines one test, reported as skipped with the reason off Bun. */
+function test(name: string, fn: () => void | Promise<void>): void {
+  if (SKIP !== undefined) it(name, { skip: SKIP }, fn);
+  else it(name, TEST, fn);
+}
+
+/** The server and admin connection; only called from tests that run. */
+function server(): { db: TestPostgres; sql: Admin } {
+  return { db: db!, sql: sql! };
+}
+
+function uniqueName(): string {
+  return `x-pool-bun-test-${++names}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+function driverFor(name: string, options: BunDriverOptions = {}) {
+  return bunDriver(server().db.url, { connection: { application_name: name }, ...options });
+}
+
+async function open(name = uniqueName()): Promise<DriverConnection> {
+  return await driverFor(name).connect(AbortSignal.timeout(10_000));
+}
+
+async function backendPid(connection: DriverConnection): Promise<number> {
+  const { rows } = await connection.query("select pg_backend_pid() as pid", []);
+  return rows[0].pid as number;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  assert.fail("Expected a rejection");
+}
+
+function codeOf(error: unknown): unknown {
+  return (error as { code?: unknown }).code;
+}
+
+function running(name: string, text: string): Promise<void> {
+  return waitFor(`a backend of ${name} running ${text}`, async () => {
+    const rows = await server().sql.query(
+      "select 1 from pg_stat_activity where application_name = $1 and state = 'active' and query = $2",
+      [name, text],
+    );
+    return rows.length === 1;
+  });
+}
+
+function noBackends(name: string): Promise<void> {
+  return waitFor(`no backend of ${name}`, async () => {
+    return (await server().sql.backends(name)).length === 0;
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A loopback server that accepts connections and never answers. */
+async function silentServer() {
+  const sockets: Socket[] = [];
+  const closed: Socket[] = [];
+  const listener: Server = createServer((socket) => {
+    sockets.push(socket);
+    socket.on("close", () => closed.push(socket));
+    socket.on("error", () => {});
+    // Read and dropped: a paused socket would not see the client's end.
+    socket.resume();
+  });
+  const port = await new Promise<number>((resolve) =>
+    listener.listen(0, "127.0.0.1", () => {
+      const address = listener.address();
+      resolve(typeof address === "object" && address ? address.port : 0);
+    })
+  );
+  return {
+    port,
+    sockets,
+    closed,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        listener.close(() => resolve());
+      }),
+  };
+}
+
+const SUITE = "bunDriver against a real PostgreSQL";
+describe(SKIP === undefined ? SUITE : `${SUITE} (skipped: ${SKIP})`, { skip: SKIP }, () => {
+  after(async () => {
+    await sql?.close();
+    await db?.stop();
+  });
+
+  test("runs a parameterised query and returns plain rows, the row count and the command", async () => {
+    const connection = await open();
+    try {
+      const result = await connection.query("select $1::int + 1 as n, $2::text as t", [41, "x"]);
+      assert.deepEqual(result, { rows: [{ n: 42, t: "x" }], rowCount: 1, command: "SELECT" });
+      assert.equal(Object.getPrototypeOf(result.rows), Array.prototype);
+
+      await connection.query("create temporary table t (n int)", []);
+      const insert = await connection.query("insert into t values ($1), ($2)", [1, 2]);
+      assert.deepEqual(insert, { rows: [], rowCount: 2, command: "INSERT" });
+    } finally {
+      await connection.close();
+    }
+  });
+
+  test("connects from an options object as well as from a URL", async () => {
+    const name = uniqueName();
+    const driver = bunDriver({ ...server().db.options, connection: { application_name: name } });
+    const connection = await driver.connect(AbortSignal.timeout(10_000));
+    try {
+      assert.deepEqual(await server().sql.backends(name), [await backendPid(connection)]);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  test("gives a database error its SQLSTATE as code and stays usable", async () => {
+    const connection = await open();
+    try {
+      const error = await rejection(connection.query("select 1 / 0", []));
+      assert.equal(codeOf(error), "22012");
+      assert.equal((error as { bunCode?: unknown }).bunCode, "ERR_POSTGRES_SERVER_ERROR");
+      assert.equal((error as { severity?: unknown }).severity, "ERROR");
+      assert.equal(connection.dirty, false);
+      assert.equal(connection.closed, false);
+      const { rows } = await connection.query("select 1 as one", []);
+      assert.deepEqual(rows, [{ one: 1 }]);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  test("refuses two statements in one query with parameters", async () => {
+    const connection = await open();
+    try {
+      const error = await rejection(connection.query("select 1; select $1::int", [2]));
+      assert.equal(codeOf(error), "42601");
+    } finally {
+      await connection.close();
+    }
+  });
+
+  test("a query without parameters may hold several statements and returns the last result", async () => {
+    const connection = await open();
+    try {
+      const result = await connection.query("select 1 as a; select 2 as b, 3 as c", []);
+      assert.deepEqual(result, { rows: [{ b: 2, c: 3 }], rowCount: 1, command: "SELECT" });
+      assert.equal(connection.dirty, false);
+      await connection.query("begin; select 1", []);
+      assert.equal(connection.dirty, true, "the BEGIN inside opened a transaction");
+      await connection.query("commit; select 1", []);
+      assert.equal(connection.dirty, true, "a COMMIT among several statements counts as doubtful");
+      await connection.reset(AbortSignal.timeout(5_000));
+      assert.equal(connection.dirty, false);
+      // Fails after the BEGIN ran: the transaction is open and failed.
+      await rejection(connection.query("begin; select 1 / 0", []));
+      assert.equal(connection.dirty, true);
+      assert.equal(codeOf(await rejection(connection.query("select 1", []))), "25P02");
+      await connection.reset(AbortSignal.timeout(5_000));
+      assert.equal(connection.dirty, false);
+      assert.deepEqual((await connection.query("select 4 as d", [])).rows, [{ d: 4 }]);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  test("is dirty while a transaction is open and clean once it ends", async () => {
+    const connection = await open();
+    const dirtyAfter = async (text: string) => {
+      await connection.query(text, []);
+      return connection.dirty;
+    };
+    try {
+      assert.equal(connection.dirty, false);
+      assert.equal(await dirtyAfter("begin"), true);
+      assert.equal(await dirtyAfter("select 1"), true);
+      assert.equal(await dirtyAfter("commit"), false);
+      assert.equal(await dirtyAfter("start transaction read only"), true);
+      assert.equal(await dirtyAfter("rollback"), false);
+      assert.equal(await dirtyAfter("BEGIN"), true);
+      assert.equal(await dirtyAfter("savepoint s"), true);
+      assert.equal(await dirtyAfter("rollback to savepoint s"), true);
+      assert.equal(await dirtyAfter("commit and chain"), true);
+      assert.equal(await dirtyAfter("rollback and chain"), true);
+      assert.equal(await dirtyAfter("/* done */ END;"), false);
+      assert.equal(await dirtyAfter("select 1"), false);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  test("stays dirty in a failed transaction until reset() rolls it back", async () => {
+    const connection = await open();
+    try {
+      await connection.query("create temporary table t (n int)", []);
+      await connection.query("begin", []);
+      await connection.query("insert into t values ($1)", [1]);
+      await rejection(connection.query("select 1 / 0", []));
+      assert.equal(connection.dirty, true);
+      assert.equal(codeOf(await rejection(connection.query("select 1", []))), "25P02");
+      await connection.ping();
+      assert.equal(connection.dirty, true);
+
+      await connection.reset(AbortSignal.timeout(5_000));
+      assert.equal(connection.dirty, false);
+      const { rows } = await connection.query("select count(*)::int as n from t", []);
+      assert.deepEqual(rows, [{ n: 0 }]);
+      await connection.reset(AbortSignal.timeout(5_000));
+      assert.equal(connection.dirty, false);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  test("is dirty while a statement runs", async () => {
+    const connection = await open();
+    try {
+      const query = connection.query("select pg_sleep(0.05)", []);
+      assert.equal(connection.dirty, true);
+      await query;
+      assert.equal(connection.dirty, false);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  test("discard() clears settings, temporary tables and the transaction", async () => {
+    const connection = await open();
+    try {
+      await connection.query("set statement_timeout = '42s'", []);
+      await connection.query("create temporary table t (n int)", []);
+      await connection.query("begin", []);
+      await connection.discard!(AbortSignal.timeout(5_000));
+      assert.equal(connection.dirty, false);
+      const { rows } = await connection.query(
+        "select current_setting('statement_timeout') as timeout, to_regclass('pg_temp.t') as t",
+        [],
+      );
+      assert.deepEqual(rows, [{ timeout: "0", t: null }]);
+      // The prepared statements Bun cached survive: the same text runs again.
+      await connection.query("select $1::int as n", [1]);
+      await connection.discard!(AbortSignal.timeout(5_000));
+      assert.deepEqual((await connection.query("select $1::int as n", [2])).rows, [{ n: 2 }]);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  test("queues concurrent calls, so one aborted while queued is never sent", async () => {
+    const name = uniqueName();
+    const connection = await open(name);
+    try {
+      await connection.query("create temporary table t (n int)", []);
+      const order: number[] = [];
+      const controller = new AbortController();
+      const reason = new Error("not needed any more");
+      const calls = Promise.all([
+        connection.query("select pg_sleep(0.2)", []).then(() => order.push(1)),
+        rejection(connection.query("insert into t values (1)", [], controller.signal)),
+        connection.query("select $1::int as n", [3]).then(() => order.push(3)),
+        connection.ping().then(() => order.push(4)),
+      ]);
+      await running(name, "select pg_sleep(0.2)");
+      controller.abort(reason);
+      const [, aborted] = await calls;
+      assert.equal(aborted, reason);
+      assert.deepEqual(order, [1, 3, 4]);
+      const { rows } = await connection.query("select count(*)::int as n from t", []);
+      assert.deepEqual(rows, [{ n: 0 }]);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  test("reset() cancels a running statement and rolls its transaction back", async () => {
+    const name = uniqueName();
+    const connection = await open(name);
+    try {
+      await connection.query("begin", []);
+      const sleeping = rejection(connection.query("select pg_sleep(10)", []));
+      await running(name, "select pg_sleep(10)");
+      await connection.reset(AbortSignal.timeout(5_000));
+      assert.equal(codeOf(await sleeping), "57014");
+      assert.equal(connection.dirty, false);
+      assert.equal(codeOf(await rejection(connection.query("savepoint s", []))), "25P01");
+    } finally {
+      await connection.close();
+    }
+  });
+
+  test("aborting a running query rejects with the reason, cancels it on the server and keeps the connection", async () => {
+    const name = uniqueName();
+    const connection = await open(name);
+    try {
+      const pid = await backendPid(connection);
+      const controller = new AbortController();
+      const reason = new Error("the caller gave up");
+      const query = rejection(connection.query("select pg_sleep(10)", [], controller.signal));
+      await running(name, "select pg_sleep(10)");
+      controller.abort(reason);
+      assert.equal(await query, reason);
+      // Bounded: without the server-side cancel this waits for pg_sleep.
+      const { rows } = await connection.query(
+        "select pg_backend_pid() as pid",
+        [],
+        AbortSignal.timeout(5_000),
+      );
+      assert.deepEqual(rows, [{ pid }]);
+      assert.equal(connection.dirty, false);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  test("an already aborted signal rejects without sending anything", async () => {
+    const connection = await open();
+    try {
+      await connection.query("create temporary table t (n int)", []);
+      const reason = new Error("too late");
+      const error = await rejection(
+        connection.query("insert into t values (1)", [], AbortSignal.abort(reason)),
+      );
+      assert.equal(error, reason);
+      assert.equal(await rejection(connection.ping(AbortSignal.abort(reason))), reason);
+      const { rows } = await connection.query("select count(*)::int as n from t", []);
+      assert.deepEqual(rows, [{ n: 0 }]);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  test("a parameter Bun cannot send fails the call and keeps the connection", async () => {
+    const connection = await open();
+    try {
+      const error = await rejection(connection.query("select $1 as x", [Symbol("no")]));
+      assert.ok(error instanceof TypeError, String(error));
+      assert.equal(connection.closed, false);
+      assert.deepEqual((await connection.query("select 1 as one", [])).rows, [{ one: 1 }]);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  test("a terminated backend closes the connection, tells the listener once and is never reconnected", async () => {
+    const name = uniqueName();
+    const connection = await open(name);
+    const calls: unknown[][] = [];
+    connection.onClose((...args) => calls.push(args));
+    try {
+      await connection.ping();
+      assert.equal(await server().sql.terminate(name), 1);
+      await waitFor("the connection to close", () => connection.closed);
+      await waitFor("the listener", () => calls.length > 0);
+      assert.equal(calls.length, 1);
+      assert.ok(calls[0][0] instanceof Error);
+      assert.equal(codeOf(calls[0][0]), "CONNECTION_CLOSED");
+      assert.equal(
+        codeOf((calls[0][0] as Error).cause),
+        "57P01",
+        "the server's reason is the cause",
+      );
+
+      for (
+        const call of [
+          connection.query("select 1", []),
+          connection.ping(),
+          connection.reset(),
+          connection.query("select 2", []),
+        ]
+      ) {
+        const error = await rejection(call);
+        assert.equal(codeOf(error), "CONNECTION_CLOSED");
+        assert.match((error as Error).message, /the connection is closed/);
+      }
+      // A reconnect would show up as a new backend with the same name.
+      await sleep(200);
+      assert.deepEqual(await server().sql.backends(name), []);
+      assert.equal(calls.length, 1);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  test("a backend terminated during a statement fails it with 57P01 and never reconnects", async () => {
+    const name = uniqueName();
+    const connection = await open(name);
+    try {
+      const sleeping = rejection(connection.query("select pg_sleep(10)", []));
+      await running(name, "select pg_sleep(10)");
+      assert.equal(await server().sql.terminate(name), 1);
+      assert.equal(codeOf(await sleeping), "57P01");
+      // No wait for the close: the next query may meet the dying socket.
+      const next = await rejection(connection.query("select 1", []));
+      assert.equal(codeOf(next), "CONNECTION_CLOSED");
+      assert.equal(connection.closed, true);
+      await sleep(200);
+      assert.deepEqual(await server().sql.backends(name), []);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  test("connecting to a port with no listener rejects with ECONNREFUSED, worth retrying", async () => {
+    const port = await freePort();
+    const driver = bunDriver({ ...server().db.options, port, connect_timeout: 5 });
+    const signal = AbortSignal.timeout(10_000);
+    const error = await rejection(driver.connect(signal));
+    assert.notEqual(error, signal.reason);
+    assert.equal(codeOf(error), "ECONNREFUSED");
+    assert.equal(driver.canRetryConnect!(error), true);
+  });
+
+  test("connecting with a wrong password rejects with 28P01, not worth retrying", async () => {
+    const name = uniqueName();
+    const driver = driverFor(name, { password: "not-the-password" });
+    const error = await rejection(driver.connect(AbortSignal.timeout(10_000)));
+    assert.equal(codeOf(error), "28P01");
+    assert.equal(driver.canRetryConnect!(error), false);
+    await noBackends(name);
+  });
+
+  test("connecting to a missing database rejects with 3D000, not worth retrying", async () => {
+    const driver = driverFor(uniqueName(), { database: "x_pool_no_such_database" });
+    const error = await rejection(driver.connect(AbortSignal.timeout(10_000)));
+    assert.equal(codeOf(error), "3D000");
+    assert.equal(driver.canRetryConnect!(error), false);
+  });
+
+  test("a server that never answers fails the connect after connect_timeout, worth retrying", async () => {
+    const silent = await silentServer();
+    try {
+      const driver = bunDriver({ ...server().db.options, port: silent.port, connect_timeout: 1 });
+      const error = await rejection(driver.connect(AbortSignal.timeout(10_000)));
+      assert.equal(codeOf(error), "CONNECT_TIMEOUT");
+      assert.equal(driver.canRetryConnect!(error), true);
+      await waitFor("the socket to close", () => silent.closed.length === 1);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  test("aborting a connect in flight rejects with the reason and closes the socket", async () => {
+    const silent = await silentServer();
+    try {
+      const driver = bunDriver({ ...server().db.options, port: silent.port, connect_timeout: 20 });
+      const controller = new AbortController();
+      const connecting = rejection(driver.connect(controller.signal));
+      await waitFor("the driver to reach the server", () => silent.sockets.length === 1);
+      const reason = new Error("pool closing");
+      controller.abort(reason);
+      assert.equal(await connecting, reason);
+      await waitFor("the socket to close", () => silent.closed.length === 1);
+      assert.equal(silent.sockets.length, 1, "no second attempt");
+    } finally {
+      await silent.close();
+    }
+  });
+
+  test("close() is idempotent, tells the listener without an error and leaves no backend", async () => {
+    const name = uniqueName();
+    const connection = await open(name);
+    const calls: unknown[][] = [];
+    connection.onClose((...args) => calls.push(args));
+    assert.equal((await server().sql.backends(name)).length, 1);
+    await Promise.all([connection.close(), connection.close()]);
+    await connection.close();
+    assert.equal(connection.closed, true);
+    await waitFor("the listener", () => calls.length > 0);
+    assert.deepEqual(calls, [[undefined]]);
+    await noBackends(name);
+    assert.equal(codeOf(await rejection(connection.query("select 1", []))), "CONNECTION_CLOSED");
+
+    const late: unknown[][] = [];
+    connection.onClose((...args) => late.push(args));
+    await waitFor("the late listener", () => late.length > 0);
+    assert.deepEqual(late, [[undefined]]);
+  });
+
+  test("close() cancels a running statement rather than leaving it to run", async () => {
+    const name = uniqueName();
+    const connection = await driverFor(name, { connect_timeout: 2 })
+      .connect(AbortSignal.timeout(10_000));
+    // Unlike pg_sleep, a busy loop never notices that the client has gone.
+    const forever = "do $$ begin loop end loop; end $$";
+    try {
+      const looping = rejection(connection.query(forever, []));
+      await running(name, forever);
+      await connection.close();
+      assert.ok(await looping instanceof Error);
+      await noBackends(name);
+    } finally {
+      await server().sql.terminate(name);
+    }
+  });
+
+  test("classifies server-wide errors as postgresDriver does", async () => {
+    const driver = driverFor(uniqueName());
+    assert.equal(driver.classifyError!({ code: "57P01" }), "serverGone");
+    assert.equal(driver.classifyError!({ code: "25006" }), "readOnly");
+    assert.equal(driver.classifyError!({ code: "22012" }), undefined);
+    const connection = await driver.connect(AbortSignal.timeout(10_000));
+    try {
+      await connection.query("set default_transaction_read_only = on", []);
+      const error = await rejection(connection.query("create temporary table t (n int)", []));
+      assert.equal(driver.classifyError!(error), "readOnly");
+    } finally {
+      await connection.close();
+    }
+  });
+
+  test("refuses options the pool owns, a missing username, a bad port and several hosts", () => {
+    const url = server().db.url;
+    const owned = { max: 2 } as unknown as BunDriverOptions;
+    assert.throws(() => bunDriver(url, owned), TypeError);
+    const idle = { idleTimeout: 2 } as unknown as BunDriverOptions;
+    assert.throws(() => bunDriver(url, idle), TypeError);
+    assert.throws(() => bunDriver({ host: "localhost", database: "x" }), TypeError);
+    assert.throws(() => bunDriver({ username: "x", port: 70_000 }), /port \(70000\)/);
+    assert.throws(() => bunDriver({ username: "x", connect_timeout: 0 }), RangeError);
+    assert.throws(() => bunDriver("postgres://x@a,b/db"), RangeError);
+    assert.throws(() => bunDriver("mysql://x@a/db"), TypeError);
+  });
+});
+
+describe("bunDriver on a runtime without Bun.SQL", () => {
+  it(
+    "throws an error saying Bun.SQL needs Bun",
+    ON_BUN ? { skip: "this runtime is Bun" } : {},
+    () => {
+      assert.throws(() => bunDriver("postgres://app@localhost/app"), /Bun\.SQL needs Bun/);
+    },
+  );
+});
