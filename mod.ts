@@ -46,4 +46,17 @@ export {
   type MetricsJson,
   PROMETHEUS_CONTENT_TYPE,
 } from "./src/metrics_handler.ts";
+export {
+  type ClusterErrorEvent,
+  type ClusterMemberInfo,
+  type ClusterMemberMetrics,
+  type ClusterMetrics,
+  type ClusterOptions,
+  ClusterPool,
+  type ClusterSession,
+  type ClusterTotals,
+  NoHealthyReplicaError,
+  PrimaryReadOnlyError,
+  ReplicationLagError,
+} from "./src/cluster.ts";
 export * from "./src/drivers/postgres.ts";
