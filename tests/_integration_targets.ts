@@ -12,6 +12,7 @@ import { type Driver, postgresDriver } from "../mod.ts";
 import type { Admin, TestPostgres } from "./_postgres.ts";
 import type { TestPgBouncer } from "./_pgbouncer.ts";
 import assert from "node:assert/strict";
+import { bunDriver } from "../src/drivers/bun.ts";
 
 /** What a target's driver may be asked to connect with instead of the right settings. */
 export interface DriverOverrides {
@@ -48,6 +49,22 @@ export function postgresJsTarget(server: TestPostgres): IntegrationTarget {
     server,
     driver: (applicationName, overrides = {}) =>
       postgresDriver({
+        ...server.options,
+        ...overrides,
+        connection: { application_name: applicationName },
+      }),
+  };
+}
+
+/** Bun's built-in client, Bun.SQL, straight to the server; skipped with the reason off Bun. */
+export function bunSqlTarget(server: TestPostgres): IntegrationTarget {
+  const onBun = typeof (globalThis as { Bun?: { SQL?: unknown } }).Bun?.SQL === "function";
+  return {
+    name: "Bun.SQL",
+    skip: onBun ? undefined : "Bun.SQL needs Bun",
+    server,
+    driver: (applicationName, overrides = {}) =>
+      bunDriver({
         ...server.options,
         ...overrides,
         connection: { application_name: applicationName },

@@ -5,7 +5,7 @@
 
 import { after, describe } from "node:test";
 import { integrationSuite } from "./_integration_suite.ts";
-import { postgresJsTarget } from "./_integration_targets.ts";
+import { bunSqlTarget, postgresJsTarget } from "./_integration_targets.ts";
 import { startPostgres, type TestPostgres } from "./_postgres.ts";
 
 // Started here rather than in before(): Bun gives hooks 5 s, and a cold start can take longer.
@@ -14,4 +14,5 @@ const server: TestPostgres = await startPostgres();
 describe("integration matrix, straight to the server", () => {
   after(() => server.stop());
   integrationSuite(postgresJsTarget(server));
+  integrationSuite(bunSqlTarget(server));
 });
