@@ -28,6 +28,8 @@ export interface PgBouncerSettings {
   poolSize?: number;
   /** `max_client_conn`. Default 1000. */
   maxClientConn?: number;
+  /** More logins the bouncer accepts, besides the server's user; each gets a pool of its own. */
+  users?: readonly { username: string; password: string }[];
 }
 
 /** A running PgBouncer; see the module doc. */
@@ -96,7 +98,7 @@ function quoted(value: string): string {
  */
 export async function startPgBouncer(
   server: TestPostgres,
-  { poolSize = 10, maxClientConn = 1000 }: PgBouncerSettings = {},
+  { poolSize = 10, maxClientConn = 1000, users = [] }: PgBouncerSettings = {},
 ): Promise<TestPgBouncer> {
   const binary = findPgBouncer();
   const unavailable = pgBouncerUnavailable();
@@ -108,7 +110,12 @@ export async function startPgBouncer(
   const { username, password, host, port: serverPort } = server.options;
   const config = join(dir, "pgbouncer.ini");
   const authFile = join(dir, "userlist.txt");
-  await writeFile(authFile, `${quoted(username)} ${quoted(password)}\n`, { mode: 0o600 });
+  const logins = [{ username, password }, ...users];
+  await writeFile(
+    authFile,
+    logins.map((login) => `${quoted(login.username)} ${quoted(login.password)}\n`).join(""),
+    { mode: 0o600 },
+  );
   await writeFile(
     config,
     [
