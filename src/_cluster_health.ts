@@ -25,8 +25,8 @@ export interface HealthSettings {
   /** 0 means no limit. */
   maxReplicationLag: number;
   history: PrimaryWalHistory;
-  /** True once the cluster is closing: results are dropped, nothing is reported. */
-  closed(): boolean;
+  /** Aborts when the cluster closes: probes running stop, results are dropped, nothing is reported. */
+  stop: AbortSignal;
   report(error: unknown, event: "healthCheck" | "replicationLag" | "role", member: string): void;
 }
 
@@ -47,7 +47,7 @@ export async function healthRound(
     ask(primary, probePrimary, settings),
     ...replicas.map((replica) => ask(replica, probeReplica, settings)),
   ]);
-  if (settings.closed()) return;
+  if (settings.stop.aborted) return;
   applyPrimary(primary, primaryAnswer, settings);
   replicas.forEach((replica, i) => applyReplica(replica, replicaAnswers[i], settings));
   let slowest: bigint | undefined;
@@ -62,9 +62,12 @@ export async function healthRound(
 function ask<T>(
   member: ClusterMember,
   probe: (pool: ClusterMember["pool"], signal: AbortSignal) => Promise<T>,
-  { clock, probeTimeout }: HealthSettings,
+  { clock, probeTimeout, stop }: HealthSettings,
 ): Promise<Answer<T>> {
   const controller = new AbortController();
+  // A probe left running would hold its pool's close() for closeTimeout.
+  const onStop = () => controller.abort(stop.reason);
+  stop.addEventListener("abort", onStop);
   const timer = clock.setTimeout(() => {
     controller.abort(
       new PoolError(
@@ -82,7 +85,10 @@ function ask<T>(
   return answer.then(
     (state) => ({ state, at: clock.now() }),
     (error) => ({ error, at: clock.now() }),
-  ).finally(() => clock.clearTimeout(timer));
+  ).finally(() => {
+    clock.clearTimeout(timer);
+    stop.removeEventListener("abort", onStop);
+  });
 }
 
 function applyPrimary(

@@ -9,6 +9,7 @@
 import { systemClock, type TimerHandle } from "./clock.ts";
 import type { ExecuteOptions } from "./connection.ts";
 import type { QueryResult } from "./driver.ts";
+import { PoolClosedError } from "./errors.ts";
 import type { ConnectionPool } from "./pool.ts";
 import type { Transaction, TransactionOptions } from "./transaction.ts";
 import { healthRound, type HealthSettings } from "./_cluster_health.ts";
@@ -117,6 +118,7 @@ export class ClusterPool implements AsyncDisposable {
   readonly #router: ClusterRouter;
   readonly #health: HealthSettings;
   readonly #interval: TimerHandle | undefined;
+  readonly #stop = new AbortController();
   #round: Promise<void> | undefined;
   #firstRound: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
@@ -147,7 +149,7 @@ export class ClusterPool implements AsyncDisposable {
       probeTimeout: resolved.probeTimeout,
       maxReplicationLag: resolved.maxReplicationLag,
       history: new PrimaryWalHistory(),
-      closed: () => this.#router.closed,
+      stop: this.#stop.signal,
       report: (error: unknown, event: ClusterErrorEvent, member: string) => {
         try {
           onError?.(error, event, member);
@@ -385,6 +387,7 @@ export class ClusterPool implements AsyncDisposable {
     if (this.#closed === undefined) {
       const router = this.#router;
       router.closed = true;
+      this.#stop.abort(new PoolClosedError("Cannot check health: the cluster is closed"));
       if (this.#interval !== undefined) this.#health.clock.clearInterval(this.#interval);
       const pools = [router.primary, ...router.replicas].map(({ pool }) => pool.close());
       this.#closed = Promise.all(pools).then(() => this.#round);

@@ -1,0 +1,715 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import {
+  type ClusterErrorEvent,
+  type ClusterOptions,
+  ClusterPool,
+  NoHealthyReplicaError,
+  PrimaryReadOnlyError,
+  ReplicationLagError,
+} from "../src/cluster.ts";
+import { PoolClosedError, PoolError } from "../src/errors.ts";
+import { ConnectionPool } from "../src/pool.ts";
+import { PRIMARY_PROBE, REPLICA_PROBE } from "../src/_cluster_probes.ts";
+import { FakeDriver } from "./_fake_driver.ts";
+import { flush, ManualClock } from "./_manual_clock.ts";
+import { observe } from "./_pool_helpers.ts";
+
+interface Member {
+  name: string;
+  driver: FakeDriver;
+  pool: ConnectionPool;
+}
+
+/** What the primary's probe answers. */
+function primaryAnswers(driver: FakeDriver, lsn: string | null, readOnly = false): void {
+  driver.queryResults.set(PRIMARY_PROBE, {
+    rows: [{ in_recovery: false, read_only: readOnly ? "on" : "off", lsn }],
+    rowCount: 1,
+    command: "SELECT",
+  });
+}
+
+/** What a replica's probe answers. */
+function replicaAnswers(driver: FakeDriver, replayLsn: string | null, inRecovery = true): void {
+  driver.queryResults.set(REPLICA_PROBE, {
+    rows: [{ in_recovery: inRecovery, replay_lsn: replayLsn }],
+    rowCount: 1,
+    command: "SELECT",
+  });
+}
+
+function member(name: string, clock: ManualClock): Member {
+  const driver = new FakeDriver();
+  const pool = new ConnectionPool({
+    driver,
+    clock,
+    name,
+    healthInterval: 0,
+    connMaxLifetime: 0,
+    connMaxIdleTime: 0,
+    validateAfterIdle: 0,
+  });
+  return { name, driver, pool };
+}
+
+/**
+ * A cluster of fake members on a manual clock: probes every 1 s, bounded by
+ * 500 ms, lag limit 3 s; every member at WAL position 0/100 and healthy.
+ */
+function setUp(options: Partial<ClusterOptions> = {}, replicaCount = 2) {
+  const clock = new ManualClock();
+  const primary = member("primary", clock);
+  const replicas = Array.from(
+    { length: replicaCount },
+    (_, i) => member(`replica-${i + 1}`, clock),
+  );
+  primaryAnswers(primary.driver, "0/100");
+  for (const replica of replicas) replicaAnswers(replica.driver, "0/100");
+  const errors: [unknown, ClusterErrorEvent, string][] = [];
+  const cluster = new ClusterPool({
+    primary: primary.pool,
+    replicas: replicas.map((replica) => replica.pool),
+    clock,
+    healthInterval: 1_000,
+    probeTimeout: 500,
+    maxReplicationLag: 3_000,
+    onError: (error, event, name) => errors.push([error, event, name]),
+    ...options,
+  });
+  let n = 0;
+  /** Runs `call` with a statement text of its own; returns the name of the member that ran it. */
+  const where = async (
+    call: (text: string) => Promise<unknown>,
+  ): Promise<string> => {
+    const text = `select 'statement ${++n}'`;
+    await call(text);
+    const ran = [primary, ...replicas].filter((m) =>
+      m.driver.connections.some((c) => c.queries.includes(text))
+    );
+    assert.equal(ran.length, 1, `${text} ran on exactly one member`);
+    return ran[0].name;
+  };
+  return { clock, primary, replicas, errors, cluster, where };
+}
+
+describe("ClusterPool routing", () => {
+  it("sends writes to the primary and marked reads to a replica", async () => {
+    const { cluster, where } = setUp({}, 1);
+    assert.equal(await where((t) => cluster.execute(t)), "primary");
+    assert.equal(await where((t) => cluster.executeRead(t)), "replica-1");
+    assert.equal(
+      await where((t) => cluster.transaction((tx) => tx.execute(t))),
+      "primary",
+    );
+    assert.equal(
+      await where((t) => cluster.transaction((tx) => tx.execute(t), { readOnly: true })),
+      "replica-1",
+    );
+    assert.equal(
+      await where(async (t) => {
+        const tx = await cluster.beginTx({ readOnly: true });
+        await tx.execute(t);
+        await tx.commit();
+      }),
+      "replica-1",
+    );
+    assert.equal(
+      await where(async (t) => {
+        const tx = await cluster.beginTx({ readOnly: false });
+        await tx.execute(t);
+        await tx.rollback();
+      }),
+      "primary",
+    );
+    const m = cluster.getMetrics();
+    assert.deepEqual(
+      m.members.map(({ name, reads, writes, inFlight }) => [name, reads, writes, inFlight]),
+      [["primary", 0, 3, 0], ["replica-1", 3, 0, 0]],
+    );
+    await cluster.close();
+  });
+
+  it("passes BEGIN READ ONLY and the isolation level on to the replica", async () => {
+    const { cluster, replicas } = setUp({}, 1);
+    await cluster.transaction(() => {}, { readOnly: true, isolationLevel: "repeatable read" });
+    assert.ok(
+      replicas[0].driver.connections.some((c) =>
+        c.queries.includes("begin isolation level repeatable read, read only")
+      ),
+    );
+    await cluster.close();
+  });
+
+  it("takes turns among equally busy replicas", async () => {
+    const { cluster, where } = setUp({}, 3);
+    const order: string[] = [];
+    for (let i = 0; i < 6; i++) order.push(await where((t) => cluster.executeRead(t)));
+    assert.deepEqual(order, [
+      "replica-1",
+      "replica-2",
+      "replica-3",
+      "replica-1",
+      "replica-2",
+      "replica-3",
+    ]);
+    await cluster.close();
+  });
+
+  it("sends reads to the replica with the fewest operations running", async () => {
+    const { cluster, where } = setUp({}, 3);
+    // Two read-only transactions stay open, on replica-1 and replica-2.
+    const first = await cluster.beginTx({ readOnly: true });
+    const second = await cluster.beginTx({ readOnly: true });
+    const order: string[] = [];
+    for (let i = 0; i < 3; i++) order.push(await where((t) => cluster.executeRead(t)));
+    assert.deepEqual(order, ["replica-3", "replica-3", "replica-3"]);
+    assert.deepEqual(
+      cluster.getMetrics().members.map((m) => m.inFlight),
+      [0, 1, 1, 0],
+    );
+    await first.commit();
+    // replica-1 is free again and, with replica-3, least busy; the turn after replica-3 is replica-1.
+    assert.equal(await where((t) => cluster.executeRead(t)), "replica-1");
+    assert.equal(await where((t) => cluster.executeRead(t)), "replica-3");
+    await second.rollback();
+    await second.rollback().catch(() => {}); // ending twice counts once
+    assert.deepEqual(cluster.getMetrics().members.map((m) => m.inFlight), [0, 0, 0, 0]);
+    await cluster.close();
+  });
+
+  it("counts a read as running until its statement ends", async () => {
+    const { cluster, replicas, where } = setUp({}, 2);
+    await flush();
+    replicas[0].driver.onOpen = (c) => (c.hangQueries = true);
+    // replica-1's probe connection is already open; the read opens a new, hanging one.
+    const held = await replicas[0].pool.getConnection();
+    const controller = new AbortController();
+    const slow = observe(cluster.executeRead("select 'slow'", [], { signal: controller.signal }));
+    await flush();
+    assert.equal(slow.status, "pending");
+    assert.equal(cluster.getMetrics().members[1].inFlight, 1);
+    assert.equal(await where((t) => cluster.executeRead(t)), "replica-2");
+    assert.equal(await where((t) => cluster.executeRead(t)), "replica-2");
+    controller.abort(new Error("stop"));
+    await flush();
+    assert.equal(slow.status, "rejected");
+    assert.equal(cluster.getMetrics().members[1].inFlight, 0);
+    held.release();
+    await cluster.close();
+  });
+});
+
+describe("ClusterPool replica health", () => {
+  it("holds reads until the first health check has run", async () => {
+    const { cluster, replicas, clock } = setUp({}, 1);
+    replicas[0].driver.onOpen = (c) => (c.hangQueries = true);
+    // A fresh cluster whose replica's probe hangs: the read waits for the probe timeout.
+    const second = new ClusterPool({
+      primary: new ConnectionPool({
+        driver: new FakeDriver(),
+        clock,
+        name: "p2",
+        healthInterval: 0,
+      }),
+      replicas: [replicas[0].pool],
+      clock,
+      healthInterval: 1_000,
+      probeTimeout: 500,
+    });
+    const read = observe(second.executeRead("select 1"));
+    await clock.advanceAsync(499);
+    assert.equal(read.status, "pending");
+    await clock.advanceAsync(1);
+    assert.equal(
+      read.status,
+      "fulfilled",
+      "served by the primary once the replica's probe timed out",
+    );
+    assert.equal(second.getMetrics().fallbackReads, 1);
+    await second.close();
+    await cluster.close();
+  });
+
+  it("takes out a replica whose probe fails, falls back to the primary, and takes it back", async () => {
+    const { cluster, replicas, errors, clock, where } = setUp({}, 1);
+    const refused = new Error("connection refused");
+    await flush();
+    replicas[0].driver.queryErrors.set(REPLICA_PROBE, refused);
+    await clock.advanceAsync(1_000);
+    assert.deepEqual(cluster.members().map((m) => [m.name, m.healthy]), [
+      ["primary", true],
+      ["replica-1", false],
+    ]);
+    assert.deepEqual(errors, [[refused, "healthCheck", "replica-1"]]);
+    assert.equal(await where((t) => cluster.executeRead(t)), "primary");
+    await clock.advanceAsync(2_000);
+    assert.equal(errors.length, 1, "a replica that stays down is reported once");
+    replicas[0].driver.queryErrors.delete(REPLICA_PROBE);
+    await clock.advanceAsync(1_000);
+    assert.equal(await where((t) => cluster.executeRead(t)), "replica-1");
+    const m = cluster.getMetrics();
+    assert.equal(m.fallbackReads, 1);
+    assert.equal(m.healthyReplicas, 1);
+    assert.deepEqual(
+      [m.members[1].healthChecksFailed, m.members[1].healthChecksPassed, m.members[1].removals],
+      [3, 2, 1],
+    );
+    await cluster.close();
+  });
+
+  it("counts a probe that does not answer within probeTimeout as failed", async () => {
+    const { cluster, replicas, errors, clock } = setUp({}, 1);
+    await flush();
+    for (const c of replicas[0].driver.connections) c.hangQueries = true;
+    replicas[0].driver.onOpen = (c) => (c.hangQueries = true);
+    await clock.advanceAsync(1_000);
+    assert.equal(cluster.members()[1].healthy, true, "still in while the probe runs");
+    await clock.advanceAsync(500);
+    assert.equal(cluster.members()[1].healthy, false);
+    assert.equal(errors.length, 1);
+    const [error, event] = errors[0];
+    assert.equal(event, "healthCheck");
+    assert.ok(error instanceof PoolError && error.code === "HEALTH_CHECK_TIMEOUT", String(error));
+    await cluster.close();
+  });
+
+  it('fails reads with NoHealthyReplicaError when readFallback is "fail"', async () => {
+    const { cluster, replicas, clock } = setUp({ readFallback: "fail" }, 2);
+    await flush();
+    for (const r of replicas) r.driver.queryErrors.set(REPLICA_PROBE, new Error("down"));
+    await clock.advanceAsync(1_000);
+    await assert.rejects(
+      cluster.executeRead("select 1"),
+      (error) => error instanceof NoHealthyReplicaError && error.replicas === 2,
+    );
+    await assert.rejects(cluster.beginTx({ readOnly: true }), NoHealthyReplicaError);
+    assert.equal(await cluster.transaction(() => "written"), "written", "writes still work");
+    assert.equal(cluster.getMetrics().readsRefused, 2);
+    await cluster.close();
+  });
+
+  it("with no replicas, reads go to the primary", async () => {
+    const { cluster, where } = setUp({}, 0);
+    assert.equal(await where((t) => cluster.executeRead(t)), "primary");
+    await cluster.close();
+  });
+
+  it("takes out a replica that is no longer in recovery (promoted)", async () => {
+    const { cluster, replicas, errors, clock, where } = setUp({}, 2);
+    await flush();
+    replicaAnswers(replicas[1].driver, "0/100", false);
+    await clock.advanceAsync(1_000);
+    assert.equal(errors.length, 1);
+    const [error, event, name] = errors[0];
+    assert.deepEqual([event, name], ["role", "replica-2"]);
+    assert.equal((error as PoolError).code, "REPLICA_NOT_IN_RECOVERY");
+    assert.equal(await where((t) => cluster.executeRead(t)), "replica-1");
+    assert.equal(await where((t) => cluster.executeRead(t)), "replica-1");
+    await cluster.close();
+  });
+
+  it("with healthInterval 0, probes nothing and keeps every replica in rotation", async () => {
+    const { cluster, replicas, primary, clock, where } = setUp({ healthInterval: 0 }, 1);
+    replicas[0].driver.queryErrors.set(REPLICA_PROBE, new Error("never asked"));
+    assert.equal(clock.pendingTimers, 0);
+    assert.equal(await where((t) => cluster.executeRead(t)), "replica-1");
+    await clock.advanceAsync(60_000);
+    const probes = [primary, ...replicas].flatMap((m) =>
+      m.driver.connections.flatMap((c) => c.queries)
+    ).filter((q) => q === PRIMARY_PROBE || q === REPLICA_PROBE);
+    assert.deepEqual(probes, []);
+    await cluster.close();
+  });
+
+  it("reports an onError hook that throws to nobody, and goes on checking", async () => {
+    const { primary, replicas, clock } = setUp({}, 1);
+    let calls = 0;
+    const cluster = new ClusterPool({
+      primary: member("p", clock).pool,
+      replicas: [member("r", clock).pool],
+      clock,
+      healthInterval: 1_000,
+      onError: () => {
+        calls++;
+        throw new Error("hook failed");
+      },
+    });
+    await clock.advanceAsync(3_000);
+    assert.ok(calls >= 1, "the failing probes (no scripted answer) were reported");
+    assert.equal(cluster.members()[1].healthy, false);
+    await cluster.close();
+    await primary.pool.close();
+    await replicas[0].pool.close();
+  });
+});
+
+describe("ClusterPool replication lag", () => {
+  it("measures lag from WAL positions and takes out a replica past maxReplicationLag", async () => {
+    const { cluster, primary, replicas, errors, clock, where } = setUp({}, 2);
+    await flush();
+    // The primary writes on; replica-2 keeps up, replica-1 stays at 0/100.
+    let position = 0x100;
+    const write = () => {
+      position += 0x100;
+      primaryAnswers(primary.driver, `0/${position.toString(16)}`);
+      replicaAnswers(replicas[1].driver, `0/${position.toString(16)}`);
+    };
+    const lags: (number | null)[] = [];
+    for (let i = 0; i < 5; i++) {
+      write();
+      await clock.advanceAsync(1_000);
+      lags.push(cluster.members()[1].lagMs);
+    }
+    // Seen behind at the first write (t=1 s), measured from then: 0, 1, 2, 3, 4 s.
+    assert.deepEqual(lags, [0, 1_000, 2_000, 3_000, 4_000]);
+    assert.equal(cluster.members()[2].lagMs, 0);
+    assert.deepEqual(
+      cluster.members().map((m) => m.healthy),
+      [true, false, true],
+      "out once past 3,000 ms, not at it",
+    );
+    assert.equal(errors.length, 1);
+    const [error, event, name] = errors[0];
+    assert.deepEqual([event, name], ["replicationLag", "replica-1"]);
+    assert.ok(error instanceof ReplicationLagError);
+    assert.deepEqual([error.lagMs, error.maxLagMs], [4_000, 3_000]);
+    assert.equal(await where((t) => cluster.executeRead(t)), "replica-2");
+    assert.equal(await where((t) => cluster.executeRead(t)), "replica-2");
+    // replica-1 replays up to the position of t=3 s; at t=6 s the oldest it lacks is that of
+    // t=4 s: 2 s behind, within the limit, so it comes back.
+    replicaAnswers(replicas[0].driver, "0/400");
+    write();
+    await clock.advanceAsync(1_000);
+    assert.equal(cluster.members()[1].lagMs, 2_000);
+    assert.equal(cluster.members()[1].healthy, true);
+    replicaAnswers(replicas[0].driver, `0/${position.toString(16)}`);
+    await clock.advanceAsync(1_000);
+    assert.equal(cluster.members()[1].lagMs, 0);
+    assert.equal(cluster.getMetrics().members[1].removals, 1);
+    await cluster.close();
+  });
+
+  it("reads zero lag on an idle primary however long nothing is written", async () => {
+    const { cluster, errors, clock } = setUp({}, 1);
+    await clock.advanceAsync(3_600_000);
+    assert.equal(cluster.members()[1].lagMs, 0);
+    assert.equal(cluster.members()[1].healthy, true);
+    assert.deepEqual(errors, []);
+    await cluster.close();
+  });
+
+  it("with maxReplicationLag 0, keeps a lagging replica in", async () => {
+    const { cluster, primary, clock } = setUp({ maxReplicationLag: 0 }, 1);
+    await flush();
+    primaryAnswers(primary.driver, "0/900");
+    await clock.advanceAsync(10_000);
+    assert.equal(cluster.members()[1].lagMs, 9_000);
+    assert.equal(cluster.members()[1].healthy, true);
+    await cluster.close();
+  });
+
+  it("leaves lag unknown, and the replica in, while the primary has never answered", async () => {
+    const { cluster, primary, errors, clock } = setUp({}, 1);
+    primary.driver.queryErrors.set(PRIMARY_PROBE, new Error("primary down"));
+    await clock.advanceAsync(5_000);
+    assert.deepEqual(cluster.members().map((m) => [m.healthy, m.lagMs]), [[false, null], [
+      true,
+      null,
+    ]]);
+    assert.deepEqual(errors.map(([, event, name]) => [event, name]), [["healthCheck", "primary"]]);
+    await cluster.close();
+  });
+});
+
+describe("ClusterPool role check", () => {
+  it("refuses writes while the primary reports transaction_read_only = on", async () => {
+    const { cluster, primary, errors, clock, where } = setUp({}, 1);
+    await flush();
+    primaryAnswers(primary.driver, "0/100", true);
+    await clock.advanceAsync(1_000);
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0][0] instanceof PrimaryReadOnlyError);
+    assert.deepEqual(errors[0].slice(1), ["role", "primary"]);
+    const before = primary.driver.connections.flatMap((c) => c.queries).length;
+    await assert.rejects(
+      cluster.execute("insert into t values (1)"),
+      (error) => error instanceof PrimaryReadOnlyError && error.member === "primary",
+    );
+    await assert.rejects(cluster.transaction(() => {}), PrimaryReadOnlyError);
+    await assert.rejects(cluster.beginTx(), PrimaryReadOnlyError);
+    assert.equal(
+      primary.driver.connections.flatMap((c) => c.queries).length,
+      before,
+      "refused without a round trip",
+    );
+    assert.equal(await where((t) => cluster.executeRead(t)), "replica-1", "reads go on");
+    assert.deepEqual(cluster.members()[0], {
+      name: "primary",
+      role: "primary",
+      pool: primary.pool,
+      healthy: false,
+      lagMs: null,
+      readOnly: true,
+    });
+    await clock.advanceAsync(2_000);
+    assert.equal(errors.length, 1, "reported once");
+    primaryAnswers(primary.driver, "0/100", false);
+    await clock.advanceAsync(1_000);
+    assert.equal(await where((t) => cluster.execute(t)), "primary");
+    const m = cluster.getMetrics();
+    assert.deepEqual([m.writesRefused, m.members[0].removals, m.members[0].healthy], [3, 1, true]);
+    await cluster.close();
+  });
+
+  it("checkHealth() runs a round at once, and joins one that runs", async () => {
+    const { cluster, primary } = setUp({}, 1);
+    await flush();
+    primaryAnswers(primary.driver, "0/100", true);
+    const a = cluster.checkHealth();
+    const b = cluster.checkHealth();
+    assert.equal(a, b);
+    await a;
+    assert.equal(cluster.members()[0].readOnly, true);
+    await cluster.close();
+  });
+});
+
+describe("ClusterPool read-your-writes", () => {
+  it("sends a session's reads to the primary for the window after its write", async () => {
+    const { cluster, clock, where } = setUp({ readYourWritesWindow: 5_000 }, 1);
+    const session = cluster.session();
+    const other = cluster.session();
+    assert.equal(await where((t) => session.executeRead(t)), "replica-1");
+    assert.equal(session.readsFromPrimary, false);
+    assert.equal(await where((t) => session.execute(t)), "primary");
+    assert.equal(session.readsFromPrimary, true);
+    assert.equal(await where((t) => session.executeRead(t)), "primary");
+    assert.equal(
+      await where((t) => session.transaction((tx) => tx.execute(t), { readOnly: true })),
+      "primary",
+    );
+    assert.equal(
+      await where((t) => other.executeRead(t)),
+      "replica-1",
+      "other sessions unaffected",
+    );
+    assert.equal(await where((t) => cluster.executeRead(t)), "replica-1");
+    await clock.advanceAsync(4_999);
+    assert.equal(await where((t) => session.executeRead(t)), "primary");
+    await clock.advanceAsync(1);
+    assert.equal(await where((t) => session.executeRead(t)), "replica-1");
+    assert.equal(cluster.getMetrics().readYourWritesReads, 3);
+    await cluster.close();
+  });
+
+  it("starts the window when a writing transaction ends", async () => {
+    const { cluster, clock, where } = setUp({ readYourWritesWindow: 1_000 }, 1);
+    const session = cluster.session();
+    const tx = await session.beginTx();
+    await clock.advanceAsync(5_000);
+    assert.equal(session.readsFromPrimary, false, "not while it is open");
+    await tx.commit();
+    assert.equal(await where((t) => session.executeRead(t)), "primary");
+    await clock.advanceAsync(1_000);
+    await session.transaction(() => {});
+    assert.equal(await where((t) => session.executeRead(t)), "primary");
+    await clock.advanceAsync(1_000);
+    assert.equal(await where((t) => session.executeRead(t)), "replica-1");
+    await cluster.close();
+  });
+
+  it("writes through the cluster itself, or with the window 0, pin nothing", async () => {
+    const { cluster, where } = setUp({}, 1);
+    const session = cluster.session();
+    await session.execute("insert into t values (1)");
+    await cluster.execute("insert into t values (2)");
+    assert.equal(await where((t) => session.executeRead(t)), "replica-1");
+    assert.equal(await where((t) => cluster.executeRead(t)), "replica-1");
+    await cluster.close();
+  });
+});
+
+describe("ClusterPool metrics", () => {
+  it("lists each member with its pool metrics, and sums them", async () => {
+    const { cluster, primary, replicas } = setUp({}, 2);
+    const held = await cluster.beginTx({ readOnly: true });
+    await cluster.execute("select 1");
+    const m = cluster.getMetrics();
+    assert.deepEqual(m.members.map((x) => [x.name, x.role]), [
+      ["primary", "primary"],
+      ["replica-1", "replica"],
+      ["replica-2", "replica"],
+    ]);
+    const pools = [primary, ...replicas].map((x) => x.pool.getMetrics());
+    for (
+      const key of [
+        "openConnections",
+        "inUse",
+        "idle",
+        "acquireCount",
+        "maxOpenConnections",
+      ] as const
+    ) {
+      assert.equal(m.totals[key], pools.reduce((sum, p) => sum + p[key], 0), key);
+    }
+    assert.equal(m.totals.inUse, 1);
+    assert.equal(m.totals.maxOpenConnections, 30);
+    assert.ok(!("utilization" in m.totals) && !("acquireTimeP99" in m.totals));
+    assert.deepEqual(m.members.map((x) => x.pool.inUse), [0, 1, 0]);
+    assert.equal(m.healthyReplicas, 2);
+    assert.deepEqual(cluster.members().map((x) => [x.name, x.role, x.pool, x.healthy, x.lagMs]), [
+      ["primary", "primary", primary.pool, true, null],
+      ["replica-1", "replica", replicas[0].pool, true, 0],
+      ["replica-2", "replica", replicas[1].pool, true, 0],
+    ]);
+    await held.rollback();
+    await cluster.close();
+  });
+});
+
+describe("ClusterPool close", () => {
+  it("closes every member, stops its timers, and refuses later calls", async () => {
+    const { cluster, primary, replicas, clock } = setUp({}, 2);
+    await flush();
+    const closing = cluster.close();
+    assert.equal(cluster.close(), closing);
+    await closing;
+    assert.equal(clock.pendingTimers, 0);
+    for (const m of [primary, ...replicas]) {
+      await assert.rejects(m.pool.execute("select 1"), PoolClosedError);
+    }
+    await assert.rejects(cluster.execute("select 1"), PoolClosedError);
+    await assert.rejects(cluster.executeRead("select 1"), PoolClosedError);
+    await assert.rejects(cluster.session().beginTx({ readOnly: true }), PoolClosedError);
+    await cluster.checkHealth();
+  });
+
+  it("closes with await using, during a health round", async () => {
+    const { primary, replicas, clock } = setUp({}, 0);
+    const fresh = [member("a", clock), member("b", clock)];
+    fresh[1].driver.onOpen = (c) => (c.hangQueries = true);
+    {
+      await using cluster = new ClusterPool({
+        primary: fresh[0].pool,
+        replicas: [fresh[1].pool],
+        clock,
+        onError: () => assert.fail("nothing is reported after close"),
+      });
+      await flush();
+      assert.equal(cluster.members()[1].healthy, false, "unchecked while its probe hangs");
+    }
+    await assert.rejects(fresh[1].pool.execute("select 1"), PoolClosedError);
+    await primary.pool.close();
+    for (const r of replicas) await r.pool.close();
+  });
+});
+
+describe("ClusterPool options", () => {
+  const clock = new ManualClock();
+  const pools = () => ({
+    primary: member("p", clock).pool,
+    replicas: [member("r", clock).pool],
+  });
+  const cases: [string, unknown, typeof TypeError | typeof RangeError, RegExp][] = [
+    ["no options", undefined, TypeError, /options must be an object, got undefined/],
+    ["an unknown option", { ...pools(), maxLag: 1 }, TypeError, /unknown option "maxLag"/],
+    ["no primary", { replicas: [] }, TypeError, /primary must be a ConnectionPool, got undefined/],
+    [
+      "replicas not an array",
+      { primary: pools().primary, replicas: "r" },
+      TypeError,
+      /replicas must be an array of ConnectionPool, got "r"/,
+    ],
+    [
+      "a replica not a pool",
+      { primary: pools().primary, replicas: [{}] },
+      TypeError,
+      /replicas\[0\] must be a ConnectionPool, got an object/,
+    ],
+    [
+      "a negative lag",
+      { ...pools(), maxReplicationLag: -1 },
+      RangeError,
+      /maxReplicationLag must be from 0 to \d+ milliseconds, got -1/,
+    ],
+    [
+      "a lag of the wrong type",
+      { ...pools(), maxReplicationLag: "5s" },
+      TypeError,
+      /maxReplicationLag must be a number of milliseconds, got "5s"/,
+    ],
+    [
+      "NaN healthInterval",
+      { ...pools(), healthInterval: NaN },
+      RangeError,
+      /healthInterval .* got NaN/,
+    ],
+    [
+      "probeTimeout 0",
+      { ...pools(), probeTimeout: 0 },
+      RangeError,
+      /probeTimeout must be at least 1 millisecond.*got 0/,
+    ],
+    [
+      "readYourWritesWindow Infinity",
+      { ...pools(), readYourWritesWindow: Infinity },
+      RangeError,
+      /readYourWritesWindow .* got Infinity/,
+    ],
+    [
+      "an unknown readFallback",
+      { ...pools(), readFallback: "replica" },
+      RangeError,
+      /readFallback must be "primary" or "fail", got "replica"/,
+    ],
+    [
+      "onError not a function",
+      { ...pools(), onError: 1 },
+      TypeError,
+      /onError must be a function, got 1/,
+    ],
+    [
+      "a clock without timers",
+      { ...pools(), clock: { now: () => 0 } },
+      TypeError,
+      /clock must implement Clock/,
+    ],
+  ];
+  for (const [what, options, type, message] of cases) {
+    it(`refuses ${what}`, () => {
+      assert.throws(() => new ClusterPool(options as ClusterOptions), (error) => {
+        assert.ok(error instanceof type, `${error}`);
+        assert.match((error as Error).message, /^Cannot create cluster: /);
+        assert.match((error as Error).message, message);
+        return true;
+      });
+    });
+  }
+
+  it("refuses a pool or a pool name used twice", () => {
+    const primary = member("same", clock).pool;
+    assert.throws(
+      () => new ClusterPool({ primary, replicas: [primary] }),
+      (error) =>
+        error instanceof RangeError &&
+        /replicas\[0\] is a pool already in the cluster/.test(error.message),
+    );
+    assert.throws(
+      () => new ClusterPool({ primary, replicas: [member("same", clock).pool] }),
+      (error) =>
+        error instanceof RangeError &&
+        /replicas\[0\] is named "same" like another member; give each pool its own name option/
+          .test(error.message),
+    );
+  });
+
+  it("refuses a transaction without a function", async () => {
+    const { cluster } = setUp({}, 1);
+    await assert.rejects(
+      cluster.transaction(undefined as unknown as () => void, { readOnly: true }),
+      /Cannot run transaction: fn must be a function, got undefined/,
+    );
+    await cluster.close();
+  });
+});
