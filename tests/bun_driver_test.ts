@@ -19,6 +19,7 @@ import {
   type TestPostgres,
   waitFor,
 } from "./_postgres.ts";
+import { startFaultProxy } from "./_fault_proxy.ts";
 
 const ON_BUN = typeof (globalThis as { Bun?: { SQL?: unknown } }).Bun?.SQL === "function";
 /** Why the tests cannot run here, or `undefined` on Bun. */
@@ -419,6 +420,29 @@ describe(SKIP === undefined ? SUITE : `${SUITE} (skipped: ${SKIP})`, { skip: SKI
     }
   });
 
+  test("queries sent right after the backend was terminated fail and never reach a new session", async () => {
+    // The window between the kill and Bun noticing it is short, so try a few times.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const name = uniqueName();
+      const connection = await open(name);
+      try {
+        await connection.ping();
+        assert.equal(await server().sql.terminate(name), 1);
+        // No wait for the close: the first query may meet the dying socket.
+        const first = await rejection(connection.query("select 1", []));
+        const second = await rejection(connection.query("select 2", []));
+        assert.ok(first instanceof Error);
+        assert.equal(codeOf(second), "CONNECTION_CLOSED");
+        await waitFor("the connection to close", () => connection.closed);
+      } finally {
+        await connection.close();
+      }
+      // Bun.SQL on its own would have opened a new session for the query.
+      await sleep(50);
+      assert.deepEqual(await server().sql.backends(name), []);
+    }
+  });
+
   test("a backend terminated during a statement fails it with 57P01 and never reconnects", async () => {
     const name = uniqueName();
     const connection = await open(name);
@@ -528,6 +552,46 @@ describe(SKIP === undefined ? SUITE : `${SUITE} (skipped: ${SKIP})`, { skip: SKI
       await noBackends(name);
     } finally {
       await server().sql.terminate(name);
+    }
+  });
+
+  test("close() stops waiting for a server that never acknowledges after connect_timeout", async () => {
+    const proxy = await startFaultProxy(server().db.options);
+    try {
+      const driver = bunDriver({ ...server().db.options, port: proxy.port, connect_timeout: 1 });
+      const connection = await driver.connect(AbortSignal.timeout(10_000));
+      proxy.set({ mode: "blackhole" });
+      const outcome = await Promise.race([
+        connection.close().then(() => "closed"),
+        sleep(5_000).then(() => "still waiting"),
+      ]);
+      assert.equal(outcome, "closed");
+      assert.equal(connection.closed, true);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test("a connection reset by the network tells the listener with an error and is never reconnected", async () => {
+    const proxy = await startFaultProxy(server().db.options);
+    try {
+      const driver = bunDriver({ ...server().db.options, port: proxy.port });
+      const connection = await driver.connect(AbortSignal.timeout(10_000));
+      const calls: unknown[][] = [];
+      connection.onClose((...args) => calls.push(args));
+      const sleeping = rejection(connection.query("select pg_sleep(10)", []));
+      await sleep(50);
+      proxy.set({ mode: "reset" });
+      assert.ok(await sleeping instanceof Error);
+      await waitFor("the listener", () => calls.length > 0);
+      assert.ok(calls[0][0] instanceof Error);
+      assert.equal(codeOf(await rejection(connection.query("select 1", []))), "CONNECTION_CLOSED");
+      proxy.set({ mode: "pass" });
+      await sleep(100);
+      assert.equal(proxy.accepted, 1, "no second connection");
+      await connection.close();
+    } finally {
+      await proxy.close();
     }
   });
 
