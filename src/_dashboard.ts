@@ -75,6 +75,7 @@ main { display: grid; gap: 1.25rem; padding: .5rem 1.5rem 1.5rem; }
   white-space: nowrap;
 }
 .stats dd { margin: 0; font-size: 1.2rem; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.stats .wide { grid-column: span 2; }
 .stats .unit { color: var(--muted); font-size: .8rem; margin-left: .2rem; }
 .charts { display: grid; grid-template-columns: 1fr 1fr; gap: 1.25rem 2rem; }
 @media (max-width: 52rem) { .charts { grid-template-columns: 1fr; } }
@@ -119,7 +120,7 @@ const W = 480, H = 170, LEFT = 44, RIGHT = 8, TOP = 8, BOTTOM = 22;
  */
 const CHARTS = [
   {
-    id: "connections", title: "Connections by state", unit: "connections",
+    id: "connections", title: "Connections by state", unit: "connections", whole: true,
     series: [
       ["inUse", "in use", "--inuse", "stack"],
       ["checking", "checking", "--checking", "stack"],
@@ -142,10 +143,10 @@ const CHARTS = [
     ],
   },
   {
-    id: "health", title: "Health checks", unit: "checks / s",
+    id: "health", title: "Health checks", unit: "checks per poll", whole: true,
     series: [
-      ["healthFailedRate", "failed", "--failed", "bar"],
-      ["healthPassedRate", "passed", "--passed", "line"],
+      ["healthFailed", "failed", "--failed", "bar"],
+      ["healthPassed", "passed", "--passed", "line"],
     ],
   },
 ];
@@ -157,7 +158,7 @@ const STATS = [
   ["idle", "", [["idle", (m) => m.idle]]],
   ["waiting", "", [["waiting", (m) => m.waiting]]],
   ["utilization", "%", [["utilization", (m) => m.utilization]]],
-  ["acquire p50 / p99", "ms", [["p50", (m) => m.acquireTimeP50], ["p99", (m) => m.acquireTimeP99]]],
+  ["acquire p50 / p99", "ms", [["p50", (m) => m.acquireTimeP50], ["p99", (m) => m.acquireTimeP99]], "wide"],
   ["acquires", "", [["acquires", (m) => m.acquireCount]]],
   ["waits", "", [["waits", (m) => m.waitCount]]],
   ["timeouts", "", [["timeouts", (m) => m.acquireTimeouts]]],
@@ -202,8 +203,8 @@ function createPanel(name) {
   section.append(element("h2", "", name));
   const stats = element("dl", "stats");
   const values = new Map();
-  for (const [label, unit, parts] of STATS) {
-    const item = element("div");
+  for (const [label, unit, parts, width] of STATS) {
+    const item = element("div", width);
     const value = element("dd");
     parts.forEach(([key], i) => {
       const part = element("span", "", "–");
@@ -241,15 +242,14 @@ function createPanel(name) {
   return { section, values, svgs, samples: [] };
 }
 
-/** What a chart plots that is not in the JSON as is: rates between two polls. */
-function derive(previous, metrics, seconds) {
-  const waits = previous ? metrics.waitCount - previous.waitCount : 0;
-  const waited = previous ? metrics.waitDuration - previous.waitDuration : 0;
-  const rate = (key) => previous && seconds > 0 ? (metrics[key] - previous[key]) / seconds : 0;
+/** What a chart plots that is not in the JSON as is: changes since the previous poll. */
+function derive(previous, metrics) {
+  const change = (key) => (previous ? metrics[key] - previous[key] : 0);
+  const waits = change("waitCount");
   return Object.assign({}, metrics, {
-    waitAverage: waits > 0 ? waited / waits : 0,
-    healthFailedRate: rate("healthChecksFailed"),
-    healthPassedRate: rate("healthChecksPassed"),
+    waitAverage: waits > 0 ? change("waitDuration") / waits : 0,
+    healthFailed: change("healthChecksFailed"),
+    healthPassed: change("healthChecksPassed"),
   });
 }
 
@@ -258,16 +258,15 @@ function record(pool, metrics, time) {
   // A counter that went back means the pool was recreated: start afresh.
   if (last && metrics.acquireCount < last.metrics.acquireCount) pool.samples.length = 0;
   const previous = pool.samples.at(-1);
-  const seconds = previous ? (time - previous.time) / 1000 : 0;
-  pool.samples.push({ time, metrics, values: derive(previous?.metrics, metrics, seconds) });
+  pool.samples.push({ time, metrics, values: derive(previous?.metrics, metrics) });
   if (pool.samples.length > HISTORY) pool.samples.splice(0, pool.samples.length - HISTORY);
 }
 
-/** 0, then a 1, 2 or 5 step up to at least max: the y-axis ticks. */
-function ticks(max) {
+/** 0, then a 1, 2 or 5 step (whole numbers only when whole) up to at least max: the y-axis ticks. */
+function ticks(max, whole) {
   const rough = Math.max(max, 1e-9) / 4;
   const power = 10 ** Math.floor(Math.log10(rough));
-  const step = [1, 2, 5, 10].map((f) => f * power).find((s) => s >= rough);
+  const step = Math.max([1, 2, 5, 10].map((f) => f * power).find((s) => s >= rough), whole ? 1 : 0);
   const top = Math.ceil(max / step - 1e-9) * step || step;
   const result = [];
   for (let value = 0; value <= top + step / 2; value += step) result.push(value);
@@ -290,9 +289,9 @@ function chartMax(chart, samples) {
   return max;
 }
 
-function drawAxes(svg, top, now) {
+function drawAxes(svg, top, now, whole) {
   const x0 = LEFT, x1 = W - RIGHT, y1 = H - BOTTOM;
-  for (const value of ticks(top)) {
+  for (const value of ticks(top, whole)) {
     const y = yOf(value, top);
     svg.append(svgElement("line", { class: "grid", x1: x0, x2: x1, y1: y, y2: y }));
     const label = svgElement("text", { x: x0 - 5, y: y + 3.5, "text-anchor": "end" });
@@ -341,30 +340,24 @@ function pathThrough(points) {
 
 function drawSeries(svg, chart, samples, top, now) {
   const base = samples.map(() => 0);
+  const lines = [];
   for (const [key, label, color, kind] of chart.series) {
     const value = (sample) => (Number.isFinite(sample.values[key]) ? sample.values[key] : 0);
     const x = (sample) => xOf(sample.time, now);
     if (kind === "bar") {
-      const width = Math.max(1.5, ((W - LEFT - RIGHT) / HISTORY) * 0.7);
-      for (const sample of samples) {
-        if (value(sample) <= 0) continue;
-        const y = yOf(value(sample), top);
-        const bar = svgElement("rect", {
-          class: "bar", x: x(sample) - width / 2, y, width, height: H - BOTTOM - y,
-        });
-        bar.dataset.series = key;
-        svg.append(colored(bar, color));
-      }
+      drawBars(svg, key, color, samples.map((sample) => [x(sample), value(sample)]), top);
       continue;
     }
     const lower = samples.map((sample, i) => [x(sample), yOf(base[i], top)]);
     if (kind === "stack") samples.forEach((sample, i) => base[i] += value(sample));
-    const upper = samples.map((sample, i) =>
-      [x(sample), yOf(kind === "stack" ? base[i] : value(sample), top)]
-    );
+    const upper = samples.map((sample, i) => [
+      x(sample),
+      yOf(kind === "stack" ? base[i] : value(sample), top),
+    ]);
     if (kind === "stack") {
       const area = svgElement("path", {
-        class: "area", d: pathThrough(upper.concat(lower.reverse())) + "Z",
+        class: "area",
+        d: pathThrough(upper.concat(lower.reverse())) + "Z",
       });
       svg.append(colored(area, color));
     }
@@ -374,7 +367,22 @@ function drawSeries(svg, chart, samples, top, now) {
     const tip = svgElement("title", {});
     tip.textContent = label + ": " + formatNumber(value(samples.at(-1)));
     line.append(tip);
-    svg.append(colored(line, color));
+    lines.push([kind, colored(line, color)]);
+  }
+  // Where stacked edges coincide (a state with 0 connections), the lower state's edge shows.
+  const stacked = lines.filter(([kind]) => kind === "stack").reverse();
+  const others = lines.filter(([kind]) => kind !== "stack");
+  for (const [, line] of stacked.concat(others)) svg.append(line);
+}
+
+function drawBars(svg, key, color, points, top) {
+  const width = Math.max(1.5, ((W - LEFT - RIGHT) / HISTORY) * 0.7);
+  for (const [x, value] of points) {
+    if (value <= 0) continue;
+    const y = yOf(value, top);
+    const bar = svgElement("rect", { class: "bar", x: x - width / 2, y, width, height: H - BOTTOM - y });
+    bar.dataset.series = key;
+    svg.append(colored(bar, color));
   }
 }
 
@@ -387,8 +395,8 @@ function drawChart(svg, chart, samples, now) {
     svg.append(text);
     return;
   }
-  const top = ticks(chartMax(chart, samples)).at(-1);
-  drawAxes(svg, top, now);
+  const top = ticks(chartMax(chart, samples), chart.whole).at(-1);
+  drawAxes(svg, top, now, chart.whole);
   drawSeries(svg, chart, samples, top, now);
 }
 

@@ -1,35 +1,34 @@
 /**
- * The dashboard at `/` in a real headless Chromium: two pools under load,
- * served over loopback; the page must draw each pool's charts from its own
- * `metrics.json`, show the pools' figures, and request nothing elsewhere.
- * Leaves `dashboard.png` (and `dashboard-dark.png`) in `$X_POOL_ARTIFACTS`,
- * else `artifacts/`. Without Chromium at `CHROMIUM`, the test fails.
+ * The dashboard at `/` in a real headless Chromium, served over loopback:
+ * two pools under load, whose charts it must draw from its own
+ * `metrics.json`, showing the pools' figures and requesting nothing
+ * elsewhere; an unreachable server, which it must show as disconnected and
+ * then resume; and health-check failures, drawn as bars. Leaves screenshots
+ * (`dashboard.png`, `dashboard-dark.png`, `dashboard-health.png`) in
+ * `$X_POOL_ARTIFACTS`, else `artifacts/`. Without Chromium the tests fail.
  */
 
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
-import { createServer } from "node:http";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { ConnectionPool, postgresDriver } from "../mod.ts";
 import { metricsHandler } from "../src/metrics_handler.ts";
-import { startPostgres, type TestPostgres, waitFor } from "./_postgres.ts";
+import { type BrowserPage, openPage, serve, type Served, VIEWPORT } from "./_browser.ts";
+import { admin, startPostgres, type TestPostgres, waitFor } from "./_postgres.ts";
+import { serverControl } from "./_server_control.ts";
 
 // Started here rather than in before(): Bun gives hooks 5 s, and a cold start can take longer.
 const server: TestPostgres = await startPostgres();
+const db = admin(server.url);
 
-const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = process.env.X_POOL_ARTIFACTS || new URL("../artifacts", import.meta.url).pathname;
 const POLL_MS = 100;
 const LOAD_MS = 5_000;
 const QUERIES_PER_CALLER = 400;
 const STEP_TIMEOUT_MS = 15_000;
-const CLOSE_TIMEOUT_MS = 5_000;
-const VIEWPORT = { width: 1280, height: 900 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -49,97 +48,22 @@ async function load(pool: ConnectionPool, callers: number, ms: number): Promise<
   }));
 }
 
-/** Serves `handler` on a free loopback port with `node:http`, which both runtimes have. */
-async function serve(
-  handler: (request: Request) => Response,
-): Promise<{ origin: string; close: () => Promise<void> }> {
-  const http = createServer(async (req, res) => {
+/** Serves `pools`' handler, opens its dashboard, runs `test`, and closes all. */
+async function withDashboard(
+  pools: ConnectionPool[],
+  test: (browser: BrowserPage, served: Served) => Promise<void>,
+): Promise<void> {
+  const served = await serve(metricsHandler(pools));
+  try {
+    const browser = await openPage(`${served.origin}/?interval=${POLL_MS}`);
     try {
-      const response = handler(
-        new Request(new URL(req.url ?? "/", "http://127.0.0.1"), { method: req.method }),
-      );
-      const body = new Uint8Array(await response.arrayBuffer());
-      res.writeHead(response.status, Object.fromEntries(response.headers));
-      res.end(body);
-    } catch (error) {
-      res.writeHead(500, { "content-type": "text/plain" });
-      res.end(String(error));
+      await test(browser, served);
+    } finally {
+      await browser.close();
     }
-  });
-  await new Promise<void>((resolve, reject) => {
-    http.once("error", reject);
-    http.listen(0, "127.0.0.1", resolve);
-  });
-  const address = http.address();
-  assert.ok(address && typeof address === "object", "the server listens");
-  return {
-    origin: `http://127.0.0.1:${address.port}`,
-    close: () => {
-      http.closeAllConnections?.();
-      return new Promise((resolve) => http.close(() => resolve()));
-    },
-  };
-}
-
-/** The pids of the Chromium processes using `userDataDir` (Linux /proc). */
-function chromiumPids(userDataDir: string): number[] {
-  if (!existsSync("/proc")) return [];
-  const pids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const command = readFileSync(`/proc/${entry}/cmdline`, "utf8");
-      if (command.includes(`--user-data-dir=${userDataDir}`)) pids.push(Number(entry));
-    } catch {
-      // The process ended while we looked.
-    }
+  } finally {
+    await served.close();
   }
-  return pids;
-}
-
-async function launch(userDataDir: string): Promise<BrowserContext> {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Cannot run the dashboard test: no Chromium at ${CHROMIUM}. ` +
-        "Install Debian's chromium package (apt-get install chromium), as .ci/run does.",
-    );
-  }
-  return await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: STEP_TIMEOUT_MS,
-    viewport: VIEWPORT,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-}
-
-/** Closes the browser, within {@linkcode CLOSE_TIMEOUT_MS}; kills what is left either way. */
-async function shutDown(context: BrowserContext | undefined, userDataDir: string): Promise<void> {
-  if (context) {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      context.close().catch(() => {}),
-      new Promise((resolve) => timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)),
-    ]);
-    clearTimeout(timer);
-  }
-  for (const pid of chromiumPids(userDataDir)) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  }
-  await waitFor("Chromium to exit", () => chromiumPids(userDataDir).length === 0, CLOSE_TIMEOUT_MS);
 }
 
 /** What the page shows for one pool, read from the DOM. */
@@ -195,10 +119,41 @@ async function pngSize(path: string): Promise<number> {
   return bytes.length;
 }
 
-describe("the dashboard in headless Chromium", () => {
-  after(() => server.stop());
+/** The status badge's state and text. */
+function readStatus(page: Page): Promise<{ state: string; text: string }> {
+  return page.evaluate(
+    `(() => { const s = document.querySelector(".status"); return { state: s.dataset.state, text: s.textContent }; })()`,
+  ) as Promise<{ state: string; text: string }>;
+}
 
-  it("draws both pools' charts under load from its own origin, and leaves a screenshot", {
+/** Resolves once every one of `names` has at least `min` samples drawn. */
+function drawn(page: Page, names: string[], min: number): Promise<void> {
+  return waitFor(`${min} polls drawn`, async () => {
+    const panels = await readPanels(page);
+    return names.every((name) => (panels[name]?.samples ?? 0) >= min);
+  }, STEP_TIMEOUT_MS);
+}
+
+/** Takes a full-page screenshot to `name` in the artifacts folder; checks and returns its path. */
+async function screenshot(page: Page, name: string): Promise<string> {
+  await mkdir(ARTIFACTS, { recursive: true });
+  const path = join(ARTIFACTS, name);
+  await rm(path, { force: true });
+  await page.screenshot({ path, fullPage: true });
+  assert.ok(await pngSize(path) > 20_000, `${name} is not blank`);
+  return path;
+}
+
+const control = serverControl(server, db);
+
+describe("the dashboard in headless Chromium", () => {
+  after(async () => {
+    await control.close();
+    await db.close();
+    await server.stop();
+  });
+
+  it("draws both pools' charts under load, from its own origin only, and leaves screenshots", {
     timeout: 90_000,
   }, async () => {
     const options = { healthInterval: 300, acquireTimeout: 10_000 };
@@ -214,99 +169,164 @@ describe("the dashboard in headless Chromium", () => {
       name: "replica",
       maxOpenConns: 2,
     });
-    const http = await serve(metricsHandler([primary, replica]));
-    const userDataDir = await mkdtemp(join(tmpdir(), "x-pool-chromium-"));
-    let context: BrowserContext | undefined;
+    const pools = [primary, replica];
+    const names = pools.map((pool) => pool.name);
     const loads = Promise.all([load(primary, 8, LOAD_MS), load(replica, 5, LOAD_MS)]);
     try {
-      context = await launch(userDataDir);
-      const page = context.pages()[0] ?? await context.newPage();
-      const requested: string[] = [];
-      const errors: string[] = [];
-      page.on("request", (request) => requested.push(request.url()));
-      page.on("pageerror", (error) => errors.push(`page error: ${error.message}`));
-      page.on("console", (message) => {
-        if (message.type() === "error") errors.push(`console: ${message.text()}`);
-      });
-      await page.goto(`${http.origin}/?interval=${POLL_MS}`, { timeout: STEP_TIMEOUT_MS });
-
-      const drawn = (min: number) => async () => {
-        const panels = await readPanels(page);
-        return ["primary", "replica"].every((name) => (panels[name]?.samples ?? 0) >= min);
-      };
-      await waitFor("8 polls drawn", drawn(8), STEP_TIMEOUT_MS);
-      const early = await readPanels(page);
-      await loads;
-      const settled = async () => {
-        const panels = await readPanels(page);
-        return [primary, replica].every((pool) =>
-          panels[pool.name].stats.acquires === String(pool.getMetrics().acquireCount)
+      await withDashboard(pools, async ({ page, requested, pageErrors, consoleErrors }, served) => {
+        await drawn(page, names, 8);
+        const early = await readPanels(page);
+        await loads;
+        // After the load, idle connections get health-checked: the passed line rises too.
+        await waitFor(
+          "health checks",
+          () => pools.every((pool) => pool.getMetrics().healthChecksPassed > 0),
+          STEP_TIMEOUT_MS,
         );
-      };
-      await waitFor("the shown acquire counts to match the pools", settled, STEP_TIMEOUT_MS);
-      await waitFor("4 more polls drawn", drawn(early.primary.samples + 4), STEP_TIMEOUT_MS);
-      const later = await readPanels(page);
+        const settled = async () => {
+          const panels = await readPanels(page);
+          return pools.every((pool) => {
+            const m = pool.getMetrics();
+            const { stats } = panels[pool.name];
+            return stats.acquires === String(m.acquireCount) &&
+              stats.healthFailed === String(m.healthChecksFailed) &&
+              panels[pool.name].tops.health.healthPassed < panels[pool.name].baselines.health;
+          });
+        };
+        await waitFor("the shown figures to match the pools", settled, STEP_TIMEOUT_MS);
+        await drawn(page, names, early.primary.samples + 4);
+        const later = await readPanels(page);
 
-      await mkdir(ARTIFACTS, { recursive: true });
-      const light = join(ARTIFACTS, "dashboard.png");
-      const dark = join(ARTIFACTS, "dashboard-dark.png");
-      await rm(light, { force: true });
-      await rm(dark, { force: true });
-      await page.screenshot({ path: light, fullPage: true, timeout: STEP_TIMEOUT_MS });
-      await page.emulateMedia({ colorScheme: "dark" });
-      await page.screenshot({ path: dark, fullPage: true, timeout: STEP_TIMEOUT_MS });
-      assert.ok(await pngSize(light) > 20_000, "the screenshot is not blank");
-      assert.ok(await pngSize(dark) > 20_000, "the dark screenshot is not blank");
+        await screenshot(page, "dashboard.png");
+        await page.emulateMedia({ colorScheme: "dark" });
+        await screenshot(page, "dashboard-dark.png");
 
-      for (const pool of [primary, replica]) {
-        const { name } = pool;
-        const charts = later[name].points;
-        assert.deepEqual(Object.keys(charts).sort(), [
-          "acquire",
-          "connections",
-          "health",
-          "utilization",
-        ]);
-        for (const [chart, series] of Object.entries(charts)) {
-          assert.ok(Object.keys(series).length > 0, `${name} ${chart} draws lines`);
-          for (const [key, points] of Object.entries(series)) {
-            const before = early[name].points[chart][key];
-            assert.ok(
-              points > before && before >= 2,
-              `${name} ${chart} ${key}: ${before} → ${points}`,
-            );
+        for (const pool of pools) {
+          const { name } = pool;
+          const charts = later[name].points;
+          assert.deepEqual(Object.keys(charts).sort(), [
+            "acquire",
+            "connections",
+            "health",
+            "utilization",
+          ]);
+          for (const [chart, series] of Object.entries(charts)) {
+            assert.ok(Object.keys(series).length > 0, `${name} ${chart} draws lines`);
+            for (const [key, points] of Object.entries(series)) {
+              const before = early[name].points[chart][key];
+              assert.ok(
+                points > before && before >= 2,
+                `${name} ${chart} ${key}: ${before} → ${points}`,
+              );
+            }
           }
+          // The load held connections, kept them busy and made callers wait: those lines rise above 0.
+          const { tops, baselines } = later[name];
+          assert.ok(tops.connections.inUse < baselines.connections, `${name}: in use drawn`);
+          assert.ok(
+            tops.utilization.utilization < baselines.utilization,
+            `${name}: utilization drawn`,
+          );
+          assert.ok(tops.acquire.waitAverage < baselines.acquire, `${name}: waits drawn`);
+
+          const m = pool.getMetrics();
+          const { stats } = later[name];
+          assert.equal(stats.max, String(m.maxOpenConnections), `${name} max`);
+          assert.equal(stats.waits, String(m.waitCount), `${name} waits`);
+          assert.ok(m.waitCount > 0, `${name}: the load made callers wait`);
         }
-        // The load held connections, kept them busy and made callers wait: those lines rise above 0.
-        const { tops, baselines } = later[name];
-        assert.ok(tops.connections.inUse < baselines.connections, `${name}: in use drawn`);
-        assert.ok(
-          tops.utilization.utilization < baselines.utilization,
-          `${name}: utilization drawn`,
-        );
-        assert.ok(tops.acquire.waitAverage < baselines.acquire, `${name}: waits drawn`);
+        assert.deepEqual([later.primary.stats.max, later.replica.stats.max], ["4", "2"]);
 
-        const m = pool.getMetrics();
-        const { stats } = later[name];
-        assert.equal(stats.max, String(m.maxOpenConnections), `${name} max`);
-        assert.equal(stats.waits, String(m.waitCount), `${name} waits`);
-        assert.equal(stats.healthFailed, String(m.healthChecksFailed), `${name} health failed`);
-        assert.ok(m.waitCount > 0, `${name}: the load made callers wait`);
-      }
-      assert.deepEqual([later.primary.stats.max, later.replica.stats.max], ["4", "2"]);
-
-      assert.deepEqual(errors, [], "no script errors, CSP violations or failed loads");
-      const origins = new Set(requested.map((url) => new URL(url).origin));
-      assert.deepEqual([...origins], [http.origin], "every request went to the server");
-      const polls = requested.filter((url) => new URL(url).pathname === "/metrics.json");
-      assert.ok(polls.length >= 12, `${polls.length} polls of /metrics.json`);
+        assert.deepEqual(pageErrors, [], "no uncaught errors in the page");
+        assert.deepEqual(consoleErrors, [], "no CSP violations or failed loads");
+        const origins = new Set(requested.map((url) => new URL(url).origin));
+        assert.deepEqual([...origins], [served.origin], "every request went to the server");
+        const polls = requested.filter((url) => new URL(url).pathname === "/metrics.json");
+        assert.ok(polls.length >= later.primary.samples, `${polls.length} polls of /metrics.json`);
+      });
     } finally {
-      await shutDown(context, userDataDir);
       await loads.catch(() => {});
-      await http.close();
-      await Promise.all([primary.close(), replica.close()]);
-      await rm(userDataDir, { recursive: true, force: true });
+      await Promise.all(pools.map((pool) => pool.close()));
     }
-    assert.deepEqual(chromiumPids(userDataDir), [], "no Chromium process is left");
+  });
+
+  it("shows disconnected while the server is unreachable, keeps its charts, and resumes", {
+    timeout: 60_000,
+  }, async () => {
+    const pool = new ConnectionPool({ driver: postgresDriver(server.url), name: "orders" });
+    try {
+      await withDashboard([pool], async ({ page, pageErrors }, served) => {
+        await drawn(page, ["orders"], 3);
+        assert.equal((await readStatus(page)).state, "live");
+        served.reachable = false;
+        await waitFor(
+          "disconnected",
+          async () => (await readStatus(page)).state === "disconnected",
+          STEP_TIMEOUT_MS,
+        );
+        const during = await readPanels(page);
+        assert.match((await readStatus(page)).text, /^disconnected\b.*retrying/);
+        await sleep(POLL_MS * 5);
+        const still = await readPanels(page);
+        assert.equal(still.orders.samples, during.orders.samples, "no sample while unreachable");
+        assert.ok(still.orders.points.connections.inUse >= 3, "the charts stay drawn");
+        served.reachable = true;
+        await waitFor(
+          "live again",
+          async () => (await readStatus(page)).state === "live",
+          STEP_TIMEOUT_MS,
+        );
+        await drawn(page, ["orders"], during.orders.samples + 2);
+        assert.deepEqual(pageErrors, [], "no uncaught errors in the page");
+      });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("draws failed health checks as bars", {
+    timeout: 60_000,
+    skip: control.processUnavailable,
+  }, async () => {
+    const application = `x-pool-dashboard-${process.pid}`;
+    const pool = new ConnectionPool({
+      driver: postgresDriver(server.url, { connection: { application_name: application } }),
+      name: "replica",
+      maxOpenConns: 2,
+      healthInterval: 200,
+      checkTimeout: 150,
+    });
+    try {
+      const held = [await pool.getConnection(), await pool.getConnection()];
+      for (const connection of held) connection.release();
+      await withDashboard([pool], async ({ page }) => {
+        await drawn(page, ["replica"], 3);
+        // A stopped backend never answers the ping, which times out: a failed check.
+        const backends = await db.backends(application);
+        assert.equal(backends.length, 2);
+        for (const pid of backends) control.signal(pid, "SIGSTOP");
+        await waitFor(
+          "failed health checks",
+          () => pool.getMetrics().healthChecksFailed === 2,
+          STEP_TIMEOUT_MS,
+        );
+        for (const pid of backends) control.signal(pid, "SIGCONT");
+        await waitFor("the failures drawn", async () => {
+          const { replica } = await readPanels(page);
+          return replica.stats.healthFailed === "2" && replica.bars.health > 0;
+        }, STEP_TIMEOUT_MS);
+        await drawn(page, ["replica"], (await readPanels(page)).replica.samples + 3);
+        await screenshot(page, "dashboard-health.png");
+        const { replica } = await readPanels(page);
+        assert.equal(replica.stats.open, String(pool.getMetrics().openConnections));
+        assert.ok(
+          replica.bars.health >= 1 && replica.bars.health <= 2,
+          `${replica.bars.health} bars`,
+        );
+      });
+    } finally {
+      await control.close();
+      await pool.close();
+    }
   });
 });
