@@ -153,6 +153,44 @@ describe(SKIP === undefined ? SUITE : `${SUITE} (skipped: ${SKIP})`, { skip: SKI
     }
   });
 
+  test("returns arrays as plain arrays, with or without parameters, and bytea as bytes", async () => {
+    const connection = await open();
+    const columns =
+      `'{1,2}'::int4[] as ints, '{1.5}'::float4[] as floats, '{1,NULL}'::int4[] as holes,
+      '{{1,2},{3,4}}'::int4[] as nested, '{a,"b c",NULL}'::text[] as texts, '\\x0102'::bytea as bytes`;
+    const expected = {
+      ints: [1, 2],
+      floats: [1.5],
+      holes: [1, null],
+      nested: [[1, 2], [3, 4]],
+      texts: ["a", "b c", null],
+    };
+    try {
+      for (
+        const [text, params] of [[`select ${columns}`, []], [`select ${columns}, $1::int as p`, [
+          1,
+        ]]] as const
+      ) {
+        const [{ bytes, p: _, ...row }] = (await connection.query(text, params)).rows;
+        assert.deepEqual(row, expected, `${params.length} parameters`);
+        for (const value of Object.values(row)) assert.ok(Array.isArray(value));
+        assert.ok(bytes instanceof Uint8Array);
+        assert.deepEqual([...bytes], [1, 2]);
+      }
+      const { rows } = await connection.query("select $1::int[] as ints, $2::text[] as texts", [
+        [3, null],
+        ['q"uote', "back\\slash", "", null],
+      ]);
+      assert.deepEqual(rows, [{ ints: [3, null], texts: ['q"uote', "back\\slash", "", null] }]);
+      // Unlike postgres.js, which refuses it, Bun sends undefined as NULL.
+      assert.deepEqual((await connection.query("select $1::int as n", [undefined])).rows, [{
+        n: null,
+      }]);
+    } finally {
+      await connection.close();
+    }
+  });
+
   test("gives a database error its SQLSTATE as code and stays usable", async () => {
     const connection = await open();
     try {

@@ -19,6 +19,26 @@ const SEVERAL_STATEMENTS = /;\s*\S/;
 const QUERY_CANCELED = "57014";
 
 /**
+ * Turns the typed arrays Bun returns for `int4[]` and `float4[]` columns
+ * without NULLs (`Int32Array`, `Float32Array`) into plain arrays, as every
+ * other array column is, and as postgres.js returns them: a typed array is
+ * no `Array`, and `JSON.stringify` writes it as an object. `bytea` stays a
+ * `Buffer`.
+ */
+function plainArrays(rows: Record<string, unknown>[]): void {
+  for (const row of rows) {
+    for (const key in row) {
+      const value = row[key];
+      if (
+        ArrayBuffer.isView(value) && !(value instanceof Uint8Array) && !(value instanceof DataView)
+      ) {
+        row[key] = Array.from(value as unknown as ArrayLike<unknown>);
+      }
+    }
+  }
+}
+
+/**
  * One call of `query`, `ping`, `reset` or `discard`: queued until the calls
  * before it have finished, then on the wire, then done.
  */
@@ -281,8 +301,11 @@ export class BunConnection implements DriverConnection {
       );
     }
     if (call.action === "reset") return undefined;
+    const rows = Array.from(last) as Record<string, unknown>[];
+    // Only the extended protocol brings binary arrays.
+    if (call.params.length > 0) plainArrays(rows);
     return {
-      rows: Array.from(last) as Record<string, unknown>[],
+      rows,
       rowCount: last.count ?? 0,
       command: last.command ?? "",
     };
