@@ -48,7 +48,7 @@ export class PrimaryWalHistory {
     const behind = this.#samples.find((sample) =>
       replayLsn === undefined || sample.lsn > replayLsn
     );
-    return behind === undefined ? 0 : Math.max(0, now - behind.at);
+    return behind === undefined ? 0 : Math.max(0, Math.round(now - behind.at));
   }
 
   /** Forgets the samples that every replica has replayed past, but the last of them. */
