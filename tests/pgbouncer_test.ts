@@ -8,7 +8,13 @@
 
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ConnectionPool, type Driver, postgresDriver, type PostgresDriverOptions } from "../mod.ts";
+import {
+  ConnectionPool,
+  type Driver,
+  postgresDriver,
+  type PostgresDriverOptions,
+  QueryTimeoutError,
+} from "../mod.ts";
 import { admin, type ConnectionOptions, startPostgres, waitFor } from "./_postgres.ts";
 import { serverControl } from "./_server_control.ts";
 import { pgBouncerUnavailable, startPgBouncer, type TestPgBouncer } from "./_pgbouncer.ts";
@@ -336,6 +342,9 @@ describe("through PgBouncer in transaction mode", { skip: unavailable }, () => {
         `at most one error per chain of calls: ${JSON.stringify(errors)}`,
       );
       assert.ok(failed >= 1, "the restart hit calls in flight");
+      for (const error of errors.flat()) {
+        assert.match(error, /^(CONNECTION_CLOSED|ECONNRESET|EPIPE):/, "only lost connections");
+      }
       assert.ok(failed <= inFlight, `${failed} errors for ${inFlight} calls in flight`);
       // Full recovery: every pool runs a statement on each of its connections at once.
       for (const pool of list) {
@@ -429,6 +438,71 @@ describe("through PgBouncer in transaction mode", { skip: unavailable }, () => {
         }
       }
       assert.deepEqual(outcomes, { false: "ok 2", true: "error 26000" });
+    },
+  );
+
+  it("cancels a statement past its timeout on the server, through the bouncer", SLOW, async () => {
+    const name = "x-pool-bouncer-cancel";
+    const pool = new ConnectionPool({ driver: viaBouncer(loadLogin, name), maxOpenConns: 1 });
+    const backendsOf = (state: string) =>
+      db.query(
+        "select pid from pg_stat_activity where usename = $1 and state = $2 " +
+          "and query = 'select pg_sleep(30)'",
+        [LOAD_ROLE, state],
+      );
+    try {
+      await assert.rejects(
+        pool.execute("select pg_sleep(30)", [], { timeout: 300 }),
+        QueryTimeoutError,
+      );
+      // Uncancelled, the backend would sleep for 30 s.
+      await waitFor("the backend to stop sleeping", async () => {
+        return (await backendsOf("active")).length === 0;
+      });
+      assert.equal((await backendsOf("idle")).length, 1, "the statement reached a backend");
+      const { rows } = await pool.execute("select 1 as n");
+      assert.deepEqual(rows, [{ n: 1 }]);
+      assert.equal(pool.getMetrics().connectionsCreated, 1, "the connection survived the cancel");
+    } finally {
+      await checkAndClose(new Map([[name, pool]]));
+    }
+  });
+
+  it(
+    "fails health checks while the server is down behind a live bouncer, then recovers",
+    { ...SLOW, skip: control.processUnavailable },
+    async () => {
+      const name = "x-pool-bouncer-health";
+      const events: string[] = [];
+      const pool = new ConnectionPool({
+        driver: viaBouncer(loadLogin, name),
+        maxOpenConns: 2,
+        healthInterval: 100,
+        checkTimeout: 500,
+        onError: (error, event) => events.push(`${event} ${(error as { code?: string }).code}`),
+      });
+      try {
+        await Promise.all([pool.execute("select pg_sleep(0.02)"), pool.execute("select 1")]);
+        await waitFor("a health check to pass", () => pool.getMetrics().healthChecksPassed >= 1);
+        await control.stop();
+        try {
+          await waitFor("a health check to fail", () => pool.getMetrics().healthChecksFailed >= 1);
+          // The bouncer itself answers all along: a ping proves a backend, not the bouncer.
+          assert.ok((await bouncer!.admin("show version")).length === 1, "the bouncer is alive");
+        } finally {
+          await control.start();
+        }
+        // PgBouncer either queues the ping for a backend until checkTimeout,
+        // or ends the client once it fails to reach the server.
+        assert.ok(
+          events.some((event) => /^healthCheck (CHECK_TIMEOUT|CONNECTION_CLOSED)$/.test(event)),
+          JSON.stringify(events),
+        );
+        const { rows } = await pool.execute("select 1 as n");
+        assert.deepEqual(rows, [{ n: 1 }]);
+      } finally {
+        await checkAndClose(new Map([[name, pool]]));
+      }
     },
   );
 
