@@ -168,7 +168,7 @@ const STATS = [
 /** Per pool name: its samples, oldest first, and its panel's elements. */
 const pools = new Map();
 const main = document.querySelector("main");
-const status = document.querySelector(".status");
+const badge = document.querySelector(".status");
 document.querySelector(".note").textContent = "the last " + HISTORY + " polls of metrics.json";
 
 /** A figure to read at a glance: whole numbers as they are, others to 3 digits or so. */
@@ -410,8 +410,8 @@ function render(pool, now) {
 }
 
 function show(state, text) {
-  status.dataset.state = state;
-  status.textContent = text;
+  badge.dataset.state = state;
+  badge.textContent = text;
 }
 
 async function poll() {
