@@ -30,10 +30,16 @@ export class PrimaryWalHistory {
     return this.#samples.length > 0;
   }
 
-  /** Notes that the primary was at `lsn` at time `at`; a position seen before keeps its first time. */
+  /**
+   * Notes that the primary was at `lsn` at time `at`; a position seen before
+   * keeps its first time. A position behind the last one means another
+   * server answers as primary now (a failover behind the same address): the
+   * old server's positions say nothing of it, so they are forgotten.
+   */
   record(at: number, lsn: bigint): void {
     const last = this.#samples.at(-1);
-    if (last !== undefined && lsn <= last.lsn) return;
+    if (last !== undefined && lsn === last.lsn) return;
+    if (last !== undefined && lsn < last.lsn) this.#samples = [];
     this.#samples.push({ at, lsn });
     if (this.#samples.length > MAX_SAMPLES) this.#samples.shift();
   }
