@@ -528,4 +528,27 @@ describe("through PgBouncer in transaction mode", { skip: unavailable }, () => {
       }
     },
   );
+
+  it(
+    "fails at once on a startup parameter PgBouncer does not track, rather than retrying",
+    SLOW,
+    async () => {
+      const refused = new ConnectionPool({
+        driver: postgresDriver({
+          ...bouncer!.options,
+          pooler: "transaction",
+          connection: { statement_timeout: 1000 },
+        }),
+        acquireTimeout: 30_000,
+      });
+      try {
+        await assert.rejects(refused.getConnection(), (error: Error & { code?: string }) => {
+          return error.code === "08P01" && /unsupported startup parameter/.test(error.message);
+        });
+        assert.equal(refused.getMetrics().connectErrors, 1);
+      } finally {
+        await refused.close();
+      }
+    },
+  );
 });
