@@ -117,7 +117,8 @@ export class BunConnection implements DriverConnection {
         connection.close();
       };
       signal.addEventListener("abort", onAbort, { once: true });
-      connection.#sql.connect().then(
+      const connecting = new Promise((resolve) => resolve(connection.#sql.connect()));
+      connecting.then(
         () => {
           signal.removeEventListener("abort", onAbort);
           if (signal.aborted) return;

@@ -115,6 +115,11 @@ export interface BunDriverOptions {
  *   the SQLSTATE as Bun puts it); a refused socket has `code`
  *   `"ECONNREFUSED"`, a closed one `"CONNECTION_CLOSED"`, a connect timeout
  *   `"CONNECT_TIMEOUT"`.
+ * - **Values**: `undefined` parameters are sent as `NULL` (postgres.js
+ *   refuses them); untyped parameters keep their JS type (`select $1` with
+ *   `1.5` returns `1.5`). Arrays come back as plain arrays: the driver turns
+ *   the `Int32Array` and `Float32Array` Bun returns for some array columns
+ *   into arrays. Notices are dropped: Bun.SQL has no notice callback.
  * - **Abort**: Bun does not tell when its cancel request has reached the
  *   server, so when a statement ends without having been cancelled after a
  *   cancel was sent, the connection closes rather than risk the request
@@ -181,10 +186,11 @@ class BunDriver implements Driver {
   connect(signal: AbortSignal): Promise<DriverConnection> {
     try {
       signal.throwIfAborted();
+      return BunConnection.open(this.#SQL, this.#options, signal);
     } catch (error) {
+      // Bun.SQL's constructor throws for options it refuses.
       return Promise.reject(error);
     }
-    return BunConnection.open(this.#SQL, this.#options, signal);
   }
 
   canRetryConnect(error: unknown): boolean {
