@@ -241,13 +241,11 @@ export interface PostgresCustomType {
  *
  * @example Behind PgBouncer in transaction mode
  * ```ts
- * import { ConnectionPool, postgresDriver } from "@x/pool";
+ * import { postgresDriver } from "@x/pool";
  *
- * const pool = new ConnectionPool({
- *   driver: postgresDriver("postgres://app:secret@pgbouncer:6432/app", {
- *     pooler: "transaction",
- *   }),
- *   maxOpenConns: 10,
+ * // No named prepared statements; a pool refuses resetSession with this driver.
+ * const driver = postgresDriver("postgres://app:secret@pgbouncer:6432/app", {
+ *   pooler: "transaction",
  * });
  * ```
  *
