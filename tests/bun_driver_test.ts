@@ -10,7 +10,7 @@ import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server, type Socket } from "node:net";
 import { bunDriver, type BunDriverOptions } from "../src/drivers/bun.ts";
-import type { DriverConnection } from "../src/driver.ts";
+import type { DriverConnection, QueryResult } from "../src/driver.ts";
 import {
   type Admin,
   admin,
@@ -387,6 +387,47 @@ describe(SKIP === undefined ? SUITE : `${SUITE} (skipped: ${SKIP})`, { skip: SKI
     } finally {
       await connection.close();
     }
+  });
+
+  test("aborts racing the statement's end never cancel the next statement or wedge the connection", async () => {
+    const driver = driverFor(uniqueName());
+    let connection = await driver.connect(AbortSignal.timeout(10_000));
+    let kept = 0;
+    let replaced = 0;
+    try {
+      // Aborts from before the statement starts to after it ends.
+      for (let i = 0; i < 40; i++) {
+        const controller = new AbortController();
+        const reason = new Error(`abort ${i}`);
+        const outcome = connection.query("select pg_sleep(0.004)", [], controller.signal).then(
+          () => "done",
+          (error) => error,
+        );
+        setTimeout(() => controller.abort(reason), i % 10);
+        const result = await outcome;
+        assert.ok(result === "done" || result === reason, String(result));
+        // A cancel request arriving late would fail the next statement with
+        // 57014; the driver closes the connection instead when it cannot rule that out.
+        const next = await connection.query(
+          "select pg_sleep(0.02), $1::int as i",
+          [i],
+          AbortSignal.timeout(5_000),
+        ).then((result) => result, (error: unknown) => error);
+        if (next instanceof Error) {
+          assert.equal(codeOf(next), "CONNECTION_CLOSED", String(next));
+          assert.equal(connection.closed, true);
+          replaced++;
+          connection = await driver.connect(AbortSignal.timeout(10_000));
+          continue;
+        }
+        assert.equal((next as QueryResult).rows[0].i, i);
+        kept++;
+      }
+      assert.ok(kept > 0, "some connections survived their abort");
+    } finally {
+      await connection.close();
+    }
+    assert.equal(kept + replaced, 40);
   });
 
   test("an already aborted signal rejects without sending anything", async () => {
