@@ -59,7 +59,8 @@ export interface ClusterOptions {
   healthInterval?: number;
   /**
    * Milliseconds a probe may take, waiting for a connection included, before
-   * it counts as failed. At least 1. Default 2,000 (2 s).
+   * it counts as failed: a member whose pool stays saturated that long fails
+   * its check too. At least 1. Default 2,000 (2 s).
    */
   probeTimeout?: number;
   /**
