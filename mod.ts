@@ -44,6 +44,8 @@ export type { PoolObserver } from "./src/observer.ts";
 export {
   metricsHandler,
   type MetricsJson,
+  type MetricsSource,
+  type PoolJson,
   PROMETHEUS_CONTENT_TYPE,
 } from "./src/metrics_handler.ts";
 export {

@@ -65,6 +65,8 @@ main { display: grid; gap: 1.25rem; padding: .5rem 1.5rem 1.5rem; }
   padding: 1rem 1.25rem 1.25rem;
 }
 .pool h2 { font-size: 1.05rem; margin: 0 0 .75rem; }
+.standing { font-size: .75rem; font-weight: normal; color: var(--muted); margin-left: .6rem; }
+.standing[data-healthy="false"] { color: var(--bad); }
 .stats {
   display: grid; grid-template-columns: repeat(auto-fill, minmax(6.25rem, 1fr));
   gap: .5rem; margin: 0 0 1rem;
@@ -200,7 +202,10 @@ function colored(node, variable) {
 function createPanel(name) {
   const section = element("section", "pool");
   section.dataset.pool = name;
-  section.append(element("h2", "", name));
+  const heading = element("h2", "", name);
+  const standing = element("span", "standing");
+  heading.append(standing);
+  section.append(heading);
   const stats = element("dl", "stats");
   const values = new Map();
   for (const [label, unit, parts, width] of STATS) {
@@ -239,7 +244,7 @@ function createPanel(name) {
   }
   section.append(stats, charts);
   main.append(section);
-  return { section, values, svgs, samples: [] };
+  return { section, standing, values, svgs, samples: [] };
 }
 
 /** What a chart plots that is not in the JSON as is: changes since the previous poll. */
@@ -414,6 +419,19 @@ function show(state, text) {
   badge.textContent = text;
 }
 
+/** A cluster member's role and standing beside its name; nothing for a plain pool. */
+function showStanding(node, { role, healthy, lagMs, readOnly }) {
+  if (role === undefined) return;
+  let text = role;
+  if (role === "replica") {
+    text += healthy ? " · in rotation" : " · out of rotation";
+    if (lagMs !== null) text += " · lag " + formatNumber(lagMs) + " ms";
+  } else if (readOnly) text += " · read-only, writes refused";
+  else if (!healthy) text += " · failing checks";
+  node.textContent = text;
+  node.dataset.healthy = String(healthy);
+}
+
 async function poll() {
   try {
     const response = await fetch("metrics.json", {
@@ -424,11 +442,13 @@ async function poll() {
     const body = await response.json();
     const now = Date.now();
     const names = new Set();
-    for (const { name, metrics } of body.pools) {
+    for (const entry of body.pools) {
+      const { name, metrics } = entry;
       names.add(name);
       if (!pools.has(name)) pools.set(name, createPanel(name));
       record(pools.get(name), metrics, now);
       render(pools.get(name), now);
+      showStanding(pools.get(name).standing, entry);
     }
     for (const [name, pool] of pools) {
       if (!names.has(name)) {

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { type ClusterMemberMetrics, ClusterPool } from "./cluster.ts";
 import { ConnectionPool } from "./pool.ts";
 import type { PoolMetrics } from "./metrics.ts";
 import { dashboardHtml } from "./_dashboard.ts";
@@ -34,7 +35,8 @@ import { dashboardHtml } from "./_dashboard.ts";
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 /**
- * The body of `/metrics.json`: each pool's name and `getMetrics()`.
+ * The body of `/metrics.json`: each pool's name and `getMetrics()`, and for
+ * a member of a {@linkcode ClusterPool}, its role and standing.
  *
  * @example
  * ```ts
@@ -42,13 +44,58 @@ export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8
  *
  * const response = await fetch("http://localhost:9187/metrics.json");
  * const { pools }: MetricsJson = await response.json();
- * for (const { name, metrics } of pools) console.log(name, metrics.inUse);
+ * for (const { name, role, metrics } of pools) console.log(name, role ?? "pool", metrics.inUse);
  * ```
  */
 export interface MetricsJson {
-  /** One entry per pool, in the order given to {@linkcode metricsHandler}. */
-  pools: { name: string; metrics: PoolMetrics }[];
+  /**
+   * One entry per pool, in the order given to {@linkcode metricsHandler};
+   * a cluster's members in its order, the primary first.
+   */
+  pools: PoolJson[];
 }
+
+/**
+ * One pool of {@linkcode MetricsJson}. The fields after `metrics` are
+ * present only for a member of a {@linkcode ClusterPool}.
+ *
+ * @example
+ * ```ts
+ * import type { PoolJson } from "@x/pool/metrics";
+ *
+ * const outOfRotation = (pools: PoolJson[]) =>
+ *   pools.filter((pool) => pool.role === "replica" && !pool.healthy).map((pool) => pool.name);
+ * ```
+ */
+export interface PoolJson {
+  /** The pool's `name`. */
+  name: string;
+  /** The pool's `getMetrics()`. */
+  metrics: PoolMetrics;
+  /** Its place in its cluster. */
+  role?: "primary" | "replica";
+  /** A replica: in rotation for reads. The primary: its last check passed and it takes writes. */
+  healthy?: boolean;
+  /** A replica: milliseconds behind the primary at its last check, or null when unknown. */
+  lagMs?: number | null;
+  /** The primary: it reports `transaction_read_only = on`. */
+  readOnly?: boolean;
+}
+
+/**
+ * What {@linkcode metricsHandler} serves: pools, clusters, or a mix.
+ *
+ * @example
+ * ```ts
+ * import type { ConnectionPool, ClusterPool } from "@x/pool";
+ * import type { MetricsSource } from "@x/pool/metrics";
+ *
+ * declare const cluster: ClusterPool;
+ * declare const jobs: ConnectionPool;
+ * const sources: MetricsSource[] = [cluster, jobs];
+ * ```
+ */
+export type MetricsSource = ConnectionPool | ClusterPool;
 
 /**
  * Makes a request handler that serves the metrics of `pools`:
@@ -62,7 +109,12 @@ export interface MetricsJson {
  *   `reason`: `max_idle`, `max_idle_time`, `max_lifetime`, `lost`, `reset`)
  *   and `xpool_health_checks_total` (by `result`: `passed`, `failed`); and
  *   the histogram `xpool_acquire_duration_seconds`. Every sample carries a
- *   `pool` label with the pool's name.
+ *   `pool` label with the pool's name. A cluster's members carry a `role`
+ *   label too (`primary`, `replica`), and add the gauges
+ *   `xpool_cluster_member_healthy` (1 or 0), `xpool_cluster_replication_lag_seconds`
+ *   (replicas whose lag is known) and `xpool_cluster_primary_read_only`, and
+ *   the counters `xpool_cluster_reads_total` and `xpool_cluster_writes_total`
+ *   (operations the cluster routed to the member).
  * - `GET /metrics.json`: a {@linkcode MetricsJson}.
  * - `GET /` (or `HEAD`): a live dashboard, one self-contained HTML page
  *   that polls `metrics.json` (relative to its own URL, so it also works
@@ -76,9 +128,10 @@ export interface MetricsJson {
  *
  * Each request reads the pools afresh; nothing is cached.
  *
- * @param pools One pool, or several with distinct names.
+ * @param sources One pool or cluster, or several; every pool, a cluster's
+ *   members included, with a distinct name.
  * @returns The handler, for `Deno.serve`, `Bun.serve` or a router.
- * @throws {TypeError} When `pools` is not a pool or an array of pools.
+ * @throws {TypeError} When `sources` is not a pool, a cluster, or an array of them.
  * @throws {RangeError} When there are no pools, or two share a name.
  *
  * @example Serving two pools with Deno or Bun
@@ -93,27 +146,41 @@ export interface MetricsJson {
  * Deno.serve({ port: 9187 }, handler); // Bun: Bun.serve({ port: 9187, fetch: handler });
  * // Dashboard: http://localhost:9187/
  * ```
+ *
+ * @example A cluster's members, labelled with their roles
+ * ```ts
+ * import { ClusterPool, ConnectionPool, postgresDriver } from "@x/pool";
+ * import { metricsHandler } from "@x/pool/metrics";
+ *
+ * const cluster = new ClusterPool({
+ *   primary: new ConnectionPool({ driver: postgresDriver(Deno.env.get("PRIMARY_URL")!), name: "primary" }),
+ *   replicas: [new ConnectionPool({ driver: postgresDriver(Deno.env.get("REPLICA_URL")!), name: "replica-1" })],
+ * });
+ * Deno.serve({ port: 9187 }, metricsHandler(cluster));
+ * ```
  */
 export function metricsHandler(
-  pools: ConnectionPool | readonly ConnectionPool[],
+  sources: MetricsSource | readonly MetricsSource[],
 ): (request: Request) => Response {
-  const list: readonly ConnectionPool[] = Array.isArray(pools) ? [...pools] : [pools];
-  if (list.length === 0) {
-    throw new RangeError("Cannot create metrics handler: no pools given");
-  }
+  const list: readonly MetricsSource[] = Array.isArray(sources) ? [...sources] : [sources];
   const names = new Set<string>();
-  for (const pool of list) {
-    if (!(pool instanceof ConnectionPool)) {
+  for (const source of list) {
+    if (!(source instanceof ConnectionPool) && !(source instanceof ClusterPool)) {
       throw new TypeError(
-        "Cannot create metrics handler: pools must be a ConnectionPool or an array of them",
+        "Cannot create metrics handler: sources must be a ConnectionPool, a ClusterPool or an array of them",
       );
     }
-    if (names.has(pool.name)) {
-      throw new RangeError(
-        `Cannot create metrics handler: two pools are named ${JSON.stringify(pool.name)}`,
-      );
+    for (const { pool } of served(source)) {
+      if (names.has(pool.name)) {
+        throw new RangeError(
+          `Cannot create metrics handler: two pools are named ${JSON.stringify(pool.name)}`,
+        );
+      }
+      names.add(pool.name);
     }
-    names.add(pool.name);
+  }
+  if (names.size === 0) {
+    throw new RangeError("Cannot create metrics handler: no pools given");
   }
   return (request: Request): Response => {
     const { pathname } = new URL(request.url);
@@ -127,16 +194,45 @@ export function metricsHandler(
         headers: { ...TEXT, allow: "GET" },
       });
     }
+    const snapshot = list.flatMap(served);
     if (pathname === "/metrics") {
-      return new Response(prometheusText(list), {
+      return new Response(prometheusText(snapshot), {
         headers: { "content-type": PROMETHEUS_CONTENT_TYPE },
       });
     }
     const body: MetricsJson = {
-      pools: list.map((pool) => ({ name: pool.name, metrics: pool.getMetrics() })),
+      pools: snapshot.map(({ pool, metrics, member }) => ({
+        name: pool.name,
+        metrics,
+        ...(member && {
+          role: member.role,
+          healthy: member.healthy,
+          lagMs: member.lagMs,
+          readOnly: member.readOnly,
+        }),
+      })),
     };
     return Response.json(body);
   };
+}
+
+/** One pool as a request reads it, with its standing when it is a cluster member. */
+interface Served {
+  pool: ConnectionPool;
+  metrics: PoolMetrics;
+  member?: ClusterMemberMetrics;
+}
+
+/** The pools of `source`, read now: a cluster's standing changes between requests. */
+function served(source: MetricsSource): Served[] {
+  if (source instanceof ConnectionPool) return [{ pool: source, metrics: source.getMetrics() }];
+  // members() and getMetrics() list the members in the same order.
+  const pools = source.members().map((info) => info.pool);
+  return source.getMetrics().members.map((member, i) => ({
+    pool: pools[i],
+    metrics: member.pool,
+    member,
+  }));
 }
 
 const TEXT = { "content-type": "text/plain; charset=utf-8" };
@@ -226,11 +322,12 @@ function counter(name: string, help: string, samples: (m: PoolMetrics) => Sample
 
 const HISTOGRAM = "xpool_acquire_duration_seconds";
 
-function prometheusText(pools: readonly ConnectionPool[]): string {
-  const snapshots = pools.map((pool) => ({
-    label: `pool="${escapeLabel(pool.name)}"`,
-    metrics: pool.getMetrics(),
+function prometheusText(pools: readonly Served[]): string {
+  const snapshots = pools.map(({ pool, metrics, member }) => ({
+    label: `pool="${escapeLabel(pool.name)}"` + (member ? `,role="${member.role}"` : ""),
+    metrics,
     histogram: pool.getAcquireHistogram(),
+    member,
   }));
   const lines: string[] = [];
   for (const family of FAMILIES) {
@@ -254,8 +351,62 @@ function prometheusText(pools: readonly ConnectionPool[]): string {
       `${HISTOGRAM}_count{${label}} ${histogram.count}`,
     );
   }
+  const members = snapshots.filter((snapshot) => snapshot.member !== undefined);
+  if (members.length > 0) {
+    for (const family of MEMBER_FAMILIES) {
+      const samples = members.flatMap(({ label, member }) => {
+        const value = family.value(member!);
+        return value === undefined ? [] : [`${family.name}{${label}} ${formatValue(value)}`];
+      });
+      if (samples.length === 0) continue;
+      lines.push(`# HELP ${family.name} ${family.help}`, `# TYPE ${family.name} ${family.type}`);
+      lines.push(...samples);
+    }
+  }
   return lines.join("\n") + "\n";
 }
+
+/** A family of cluster members' samples; `value` is undefined for a member it does not apply to. */
+interface MemberFamily {
+  name: string;
+  type: "gauge" | "counter";
+  help: string;
+  value: (member: ClusterMemberMetrics) => number | undefined;
+}
+
+const MEMBER_FAMILIES: readonly MemberFamily[] = [
+  {
+    name: "xpool_cluster_member_healthy",
+    type: "gauge",
+    help: "1 while a replica is in rotation, or the primary passes its checks and takes writes.",
+    value: (member) => member.healthy ? 1 : 0,
+  },
+  {
+    name: "xpool_cluster_replication_lag_seconds",
+    type: "gauge",
+    help: "How far a replica was behind the primary at its last check, when known.",
+    value: (member) =>
+      member.role === "replica" && member.lagMs !== null ? member.lagMs / 1_000 : undefined,
+  },
+  {
+    name: "xpool_cluster_primary_read_only",
+    type: "gauge",
+    help: "1 while the primary reports transaction_read_only = on, so writes are refused.",
+    value: (member) => member.role === "primary" ? (member.readOnly ? 1 : 0) : undefined,
+  },
+  {
+    name: "xpool_cluster_reads_total",
+    type: "counter",
+    help: "Reads the cluster routed to the member.",
+    value: (member) => member.reads,
+  },
+  {
+    name: "xpool_cluster_writes_total",
+    type: "counter",
+    help: "Writes the cluster routed to the member.",
+    value: (member) => member.writes,
+  },
+];
 
 function escapeLabel(value: string): string {
   return value.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");

@@ -14,8 +14,8 @@ import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import type { Page } from "playwright-core";
-import { ConnectionPool, postgresDriver } from "../mod.ts";
-import { metricsHandler } from "../src/metrics_handler.ts";
+import { ClusterPool, ConnectionPool, postgresDriver } from "../mod.ts";
+import { metricsHandler, type MetricsSource } from "../src/metrics_handler.ts";
 import { type BrowserPage, openPage, serve, type Served, VIEWPORT } from "./_browser.ts";
 import { admin, startPostgres, type TestPostgres, waitFor } from "./_postgres.ts";
 import { serverControl } from "./_server_control.ts";
@@ -50,7 +50,7 @@ async function load(pool: ConnectionPool, callers: number, ms: number): Promise<
 
 /** Serves `pools`' handler, opens its dashboard, runs `test`, and closes all. */
 async function withDashboard(
-  pools: ConnectionPool[],
+  pools: MetricsSource[],
   test: (browser: BrowserPage, served: Served) => Promise<void>,
 ): Promise<void> {
   const served = await serve(metricsHandler(pools));
@@ -349,4 +349,39 @@ describe("the dashboard in headless Chromium", () => {
       await pool.close();
     }
   });
+
+  it(
+    "shows a cluster member's role and standing beside its name",
+    { timeout: 60_000 },
+    async () => {
+      // Both members reach the one test server, which is not in recovery: the
+      // "replica" reads as promoted, so it leaves rotation.
+      const member = (name: string) =>
+        new ConnectionPool({ driver: postgresDriver(server.url), name, maxOpenConns: 2 });
+      const cluster = new ClusterPool({
+        primary: member("main"),
+        replicas: [member("standby")],
+        healthInterval: 100,
+        onError: () => {},
+      });
+      try {
+        await withDashboard([cluster], async ({ page }) => {
+          await drawn(page, ["main", "standby"], 3);
+          const standing = () =>
+            evaluate(
+              page,
+              `Object.fromEntries([...document.querySelectorAll("section.pool")].map((s) => [s.dataset.pool, s.querySelector(".standing").textContent]))`,
+            ) as Promise<Record<string, string>>;
+          await waitFor("the standing shown", async () => {
+            const shown = await standing();
+            return shown.main === "primary" && shown.standby === "replica · out of rotation";
+          }, STEP_TIMEOUT_MS);
+          const healthy = cluster.members().map(({ name, healthy }) => [name, healthy]);
+          assert.deepEqual(healthy, [["main", true], ["standby", false]]);
+        });
+      } finally {
+        await cluster.close();
+      }
+    },
+  );
 });

@@ -2,7 +2,11 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { metricsHandler, PROMETHEUS_CONTENT_TYPE } from "../src/metrics_handler.ts";
-import type { ConnectionPool } from "../src/pool.ts";
+import { ClusterPool } from "../src/cluster.ts";
+import { ConnectionPool } from "../src/pool.ts";
+import { PRIMARY_PROBE, REPLICA_PROBE } from "../src/_cluster_probes.ts";
+import { FakeDriver } from "./_fake_driver.ts";
+import { ManualClock } from "./_manual_clock.ts";
 import { LatencyHistogram } from "../src/_histogram.ts";
 import { flush } from "./_manual_clock.ts";
 import { type Harness, harness, observe, waitThenTimeOut } from "./_pool_helpers.ts";
@@ -343,6 +347,13 @@ describe("metricsHandler on other requests", () => {
     assert.equal(handler(new Request("http://localhost/metrics?x=1")).status, 200);
   });
 
+  it("refuses a cluster member whose name another pool has", async () => {
+    const { cluster, clock } = fakeCluster();
+    const twin = new ConnectionPool({ driver: new FakeDriver(), clock, name: "replica-1" });
+    assert.throws(() => metricsHandler([cluster, twin]), /two pools are named "replica-1"/);
+    await Promise.all([cluster.close(), twin.close()]);
+  });
+
   it("refuses no pools, a non-pool, and two pools of the same name", () => {
     assert.throws(() => metricsHandler([]), RangeError);
     assert.throws(() => metricsHandler({} as ConnectionPool), TypeError);
@@ -389,5 +400,101 @@ describe("LatencyHistogram cumulative counts", () => {
       "the last bound always holds every sample",
     );
     assert.equal(histogram.sum, 0.5 + 3 + 40 + 800 + 200_000);
+  });
+});
+
+/**
+ * A cluster of fake members on a manual clock: a primary at WAL position
+ * 0/100, "replica-1" replaying up to it, and "replica-2" whose probe fails.
+ */
+function fakeCluster() {
+  const clock = new ManualClock();
+  const open = (name: string) => {
+    const driver = new FakeDriver();
+    const pool = new ConnectionPool({ driver, clock, name, healthInterval: 0 });
+    return { driver, pool };
+  };
+  const primary = open("primary");
+  const replica = open("replica-1");
+  const broken = open("replica-2");
+  const answer = (driver: FakeDriver, text: string, row: Record<string, unknown>) =>
+    driver.queryResults.set(text, { rows: [row], rowCount: 1, command: "SELECT" });
+  answer(primary.driver, PRIMARY_PROBE, { in_recovery: false, read_only: "off", lsn: "0/100" });
+  answer(replica.driver, REPLICA_PROBE, { in_recovery: true, replay_lsn: "0/100" });
+  broken.driver.queryErrors.set(REPLICA_PROBE, new Error("replica down"));
+  const cluster = new ClusterPool({
+    primary: primary.pool,
+    replicas: [replica.pool, broken.pool],
+    clock,
+    healthInterval: 1_000,
+    onError: () => {},
+  });
+  return { cluster, clock };
+}
+
+describe("metricsHandler with a ClusterPool", () => {
+  it("labels each member with its role and reports standing, lag and routed operations", async () => {
+    const { cluster } = fakeCluster();
+    const standalone = harness({ name: "jobs" });
+    await cluster.checkHealth();
+    await cluster.execute("insert into t values (1)");
+    await cluster.executeRead("select 1");
+    await cluster.executeRead("select 2");
+    const families = await scrape(metricsHandler([cluster, standalone.pool]));
+
+    const member = (pool: string, role: string) => ({ pool, role });
+    assert.equal(value(families, "xpool_connections_max", member("primary", "primary")), 10);
+    assert.equal(value(families, "xpool_connections_max", member("replica-1", "replica")), 10);
+    assert.equal(value(families, "xpool_connections_max", { pool: "jobs" }), 10);
+    assert.equal(value(families, "xpool_acquires_total", member("primary", "primary")), 2);
+    assert.equal(value(families, "xpool_acquires_total", member("replica-1", "replica")), 3);
+
+    const healthy = families.get("xpool_cluster_member_healthy")!;
+    assert.equal(healthy.type, "GAUGE");
+    assert.deepEqual(
+      healthy.metrics.map((m) => [m.labels!.pool, m.labels!.role, Number(m.value)]),
+      [["primary", "primary", 1], ["replica-1", "replica", 1], ["replica-2", "replica", 0]],
+    );
+    const lag = families.get("xpool_cluster_replication_lag_seconds")!;
+    assert.deepEqual(
+      lag.metrics.map((m) => [m.labels!.pool, Number(m.value)]),
+      [["replica-1", 0]],
+      "only the replica whose lag is known",
+    );
+    assert.deepEqual(
+      families.get("xpool_cluster_primary_read_only")!.metrics.map((m) => Number(m.value)),
+      [0],
+    );
+    assert.equal(value(families, "xpool_cluster_writes_total", member("primary", "primary")), 1);
+    assert.equal(value(families, "xpool_cluster_reads_total", member("replica-1", "replica")), 2);
+    assert.equal(value(families, "xpool_cluster_reads_total", member("replica-2", "replica")), 0);
+    assert.equal(families.get("xpool_cluster_reads_total")!.type, "COUNTER");
+    await Promise.all([cluster.close(), standalone.pool.close()]);
+  });
+
+  it("serves each member's role and standing in metrics.json, and nothing extra for a plain pool", async () => {
+    const { cluster } = fakeCluster();
+    const standalone = harness({ name: "jobs" });
+    await cluster.checkHealth();
+    const handler = metricsHandler([cluster, standalone.pool]);
+    const body = await handler(new Request("http://localhost/metrics.json")).json();
+    const standing = body.pools.map((
+      { name, role, healthy, lagMs, readOnly }: Record<string, unknown>,
+    ) => ({ name, role, healthy, lagMs, readOnly }));
+    assert.deepEqual(standing, [
+      { name: "primary", role: "primary", healthy: true, lagMs: null, readOnly: false },
+      { name: "replica-1", role: "replica", healthy: true, lagMs: 0, readOnly: false },
+      { name: "replica-2", role: "replica", healthy: false, lagMs: null, readOnly: false },
+      {
+        name: "jobs",
+        role: undefined,
+        healthy: undefined,
+        lagMs: undefined,
+        readOnly: undefined,
+      },
+    ]);
+    assert.equal(body.pools[3].metrics.maxOpenConnections, 10);
+    assert.deepEqual(Object.keys(body.pools[3]), ["name", "metrics"]);
+    await Promise.all([cluster.close(), standalone.pool.close()]);
   });
 });
