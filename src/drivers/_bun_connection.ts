@@ -2,8 +2,8 @@ import type { DriverConnection, QueryResult } from "../driver.ts";
 import { breaksConnection, normalizeError } from "./_bun_errors.ts";
 import type { ResolvedOptions } from "./_bun_options.ts";
 import type { BunSqlClient, BunSqlConstructor, BunSqlQuery, BunSqlResult } from "./_bun_sql.ts";
-import { connectionError } from "./_postgres_errors.ts";
-import { transactionOpenAfter } from "./_postgres_transaction.ts";
+import { connectionError } from "./_sqlstate.ts";
+import { transactionOpenAfter } from "./_transaction_state.ts";
 
 type Action = "query" | "ping" | "reset" | "discard";
 

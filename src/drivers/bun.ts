@@ -28,7 +28,7 @@ import type { Driver, DriverConnection, ServerErrorKind } from "../driver.ts";
 import { BunConnection } from "./_bun_connection.ts";
 import { type ResolvedOptions, resolveOptions } from "./_bun_options.ts";
 import { bunSqlConstructor } from "./_bun_sql.ts";
-import { canRetryConnect, classifyError } from "./_postgres_errors.ts";
+import { canRetryConnect, classifyError } from "./_sqlstate.ts";
 
 /**
  * Connection options. Names and units follow `postgresDriver`'s options

@@ -31,14 +31,10 @@ import {
   installArrayTypes,
 } from "./_postgres_arrays.ts";
 import { cancelStatement } from "./_postgres_cancel.ts";
-import {
-  breaksConnection,
-  canRetryConnect,
-  classifyError,
-  connectionError,
-} from "./_postgres_errors.ts";
+import { breaksConnection } from "./_postgres_errors.ts";
+import { canRetryConnect, classifyError, connectionError } from "./_sqlstate.ts";
 import { type Options, resolveOptions } from "./_postgres_options.ts";
-import { transactionOpenAfter } from "./_postgres_transaction.ts";
+import { transactionOpenAfter } from "./_transaction_state.ts";
 
 /**
  * Connection options, handed to postgres.js as they are (other postgres.js
