@@ -13,6 +13,8 @@ import { join } from "node:path";
 import process from "node:process";
 import pg from "pg";
 import postgres from "postgres";
+import { bunDriver } from "../src/drivers/bun.ts";
+import type { Driver } from "../src/driver.ts";
 import { postgresDriver } from "../src/drivers/postgres.ts";
 import type { PoolOptions } from "../src/config.ts";
 import { ConnectionPool } from "../src/pool.ts";
@@ -45,18 +47,15 @@ const POOL_SIZE = 10;
 export const CALLERS = [1, 10, 50] as const;
 export const PGBENCH = "pgbench (C, libpq)";
 
-/** @x/pool on the postgres.js driver; `prepare` as the driver's option. */
+/** @x/pool on the postgres.js driver, or on `driver`; `prepare` as the driver's option. */
 export function xPool(
   url: string,
   prepare: boolean,
   name: string,
   options: Omit<PoolOptions, "driver"> = {},
+  driver: Driver = postgresDriver(url, { prepare }),
 ): Client & { pool: ConnectionPool } {
-  const pool = new ConnectionPool({
-    driver: postgresDriver(url, { prepare }),
-    maxOpenConns: POOL_SIZE,
-    ...options,
-  });
+  const pool = new ConnectionPool({ driver, maxOpenConns: POOL_SIZE, ...options });
   return {
     name,
     pool,
@@ -107,6 +106,7 @@ export function clients(url: string): Client[] {
   });
 
   if (bun) {
+    list.push(xPool(url, true, "@x/pool (Bun.SQL driver)", {}, bunDriver(url)));
     const bunSql = new bun.SQL(url, { max: POOL_SIZE });
     list.push({
       name: "Bun.SQL",
