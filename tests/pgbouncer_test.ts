@@ -70,6 +70,27 @@ function viaBouncer(
  * the bouncer has clients for it, then closes the pools and waits for those
  * clients to leave.
  */
+/** `count` pools through the bouncer as the load role, by `application_name` `${prefix}-${i}`. */
+function loadPools(
+  prefix: string,
+  count: number,
+  connections: number,
+): Map<string, ConnectionPool> {
+  const pools = new Map<string, ConnectionPool>();
+  for (let i = 0; i < count; i++) {
+    const name = `${prefix}-${i}`;
+    pools.set(
+      name,
+      new ConnectionPool({
+        driver: viaBouncer(loadLogin, name),
+        maxOpenConns: connections,
+        acquireTimeout: 30_000,
+      }),
+    );
+  }
+  return pools;
+}
+
 async function checkAndClose(pools: Map<string, ConnectionPool>): Promise<void> {
   try {
     for (const [name, pool] of pools) {
@@ -142,18 +163,7 @@ describe("through PgBouncer in transaction mode", { skip: unavailable }, () => {
     SLOW,
     async () => {
       const POOLS = 8, CONNECTIONS = 10, CALLERS = 20, CALLS = 10;
-      const pools = new Map<string, ConnectionPool>();
-      for (let i = 0; i < POOLS; i++) {
-        const name = `x-pool-bouncer-load-${i}`;
-        pools.set(
-          name,
-          new ConnectionPool({
-            driver: viaBouncer(loadLogin, name),
-            maxOpenConns: CONNECTIONS,
-            acquireTimeout: 30_000,
-          }),
-        );
-      }
+      const pools = loadPools("x-pool-bouncer-load", POOLS, CONNECTIONS);
       let running = true;
       let samples = 0;
       let mostBackends = 0;
@@ -223,14 +233,7 @@ describe("through PgBouncer in transaction mode", { skip: unavailable }, () => {
     SLOW,
     async () => {
       const TRANSACTIONS = 60, STATEMENTS = 4;
-      const pools = new Map<string, ConnectionPool>();
-      for (let i = 0; i < 2; i++) {
-        const name = `x-pool-bouncer-tx-${i}`;
-        pools.set(
-          name,
-          new ConnectionPool({ driver: viaBouncer(loadLogin, name), maxOpenConns: 10 }),
-        );
-      }
+      const pools = loadPools("x-pool-bouncer-tx", 2, 10);
       const list = [...pools.values()];
       const seen = await Promise.all(
         Array.from(
@@ -272,18 +275,7 @@ describe("through PgBouncer in transaction mode", { skip: unavailable }, () => {
     SLOW,
     async () => {
       const POOLS = 4, CONNECTIONS = 5, WORKERS = 8, AFTER = 5;
-      const pools = new Map<string, ConnectionPool>();
-      for (let i = 0; i < POOLS; i++) {
-        const name = `x-pool-bouncer-restart-${i}`;
-        pools.set(
-          name,
-          new ConnectionPool({
-            driver: viaBouncer(loadLogin, name),
-            maxOpenConns: CONNECTIONS,
-            acquireTimeout: 30_000,
-          }),
-        );
-      }
+      const pools = loadPools("x-pool-bouncer-restart", POOLS, CONNECTIONS);
       const list = [...pools.values()];
       let restarted = false;
       let calls = 0;
