@@ -8,11 +8,11 @@
  * @module
  */
 
-import { type Driver, postgresDriver } from "../mod.ts";
+import { type Driver, postgresDriver, type PostgresDriverOptions } from "../mod.ts";
 import type { Admin, TestPostgres } from "./_postgres.ts";
 import type { TestPgBouncer } from "./_pgbouncer.ts";
 import assert from "node:assert/strict";
-import { bunDriver } from "../src/drivers/bun.ts";
+import { bunDriver, type BunDriverOptions } from "../src/drivers/bun.ts";
 
 /** What a target's driver may be asked to connect with instead of the right settings. */
 export interface DriverOverrides {
@@ -58,10 +58,9 @@ export function postgresJsTarget(server: TestPostgres): IntegrationTarget {
 
 /** Bun's built-in client, Bun.SQL, straight to the server; skipped with the reason off Bun. */
 export function bunSqlTarget(server: TestPostgres): IntegrationTarget {
-  const onBun = typeof (globalThis as { Bun?: { SQL?: unknown } }).Bun?.SQL === "function";
   return {
     name: "Bun.SQL",
-    skip: onBun ? undefined : "Bun.SQL needs Bun",
+    skip: onBun() ? undefined : "Bun.SQL needs Bun",
     server,
     driver: (applicationName, overrides = {}) =>
       bunDriver({
@@ -87,6 +86,11 @@ const NOT_BEHIND_TRANSACTION_POOLER: Readonly<Record<string, string>> = {
     "the pool refuses resetSession with a driver that shares sessions (pgbouncer_test.ts checks the refusal)",
 };
 
+/** Whether this runtime has Bun.SQL. */
+function onBun(): boolean {
+  return typeof (globalThis as { Bun?: { SQL?: unknown } }).Bun?.SQL === "function";
+}
+
 /**
  * The postgres.js driver with `pooler: "transaction"` through a real
  * PgBouncer in transaction mode in front of the server; skipped with the
@@ -96,7 +100,30 @@ export function pgBouncerTarget(
   server: TestPostgres,
   bouncer: TestPgBouncer | { unavailable: string },
 ): IntegrationTarget {
-  const name = "postgres.js through PgBouncer (transaction mode)";
+  return throughBouncer("postgres.js", server, bouncer, (options) => postgresDriver(options));
+}
+
+/**
+ * Bun's built-in client, Bun.SQL, with `pooler: "transaction"` through a
+ * real PgBouncer in transaction mode in front of the server; skipped with
+ * the reason off Bun, or when PgBouncer cannot run here.
+ */
+export function bunSqlPgBouncerTarget(
+  server: TestPostgres,
+  bouncer: TestPgBouncer | { unavailable: string },
+): IntegrationTarget {
+  if (!onBun()) bouncer = { unavailable: "Bun.SQL needs Bun" };
+  return throughBouncer("Bun.SQL", server, bouncer, (options) => bunDriver(options));
+}
+
+/** A client's driver with `pooler: "transaction"`, through the bouncer. */
+function throughBouncer(
+  client: string,
+  server: TestPostgres,
+  bouncer: TestPgBouncer | { unavailable: string },
+  driver: (options: PostgresDriverOptions & BunDriverOptions) => Driver,
+): IntegrationTarget {
+  const name = `${client} through PgBouncer (transaction mode)`;
   if ("unavailable" in bouncer) {
     return { name, skip: bouncer.unavailable, server, driver: () => assert.fail("skipped") };
   }
@@ -104,7 +131,7 @@ export function pgBouncerTarget(
     name,
     server,
     driver: (applicationName, overrides = {}) =>
-      postgresDriver({
+      driver({
         ...bouncer.options,
         ...overrides,
         pooler: "transaction",

@@ -1,11 +1,12 @@
 /**
  * The integration suite through a real PgBouncer in transaction mode, in
- * front of a real PostgreSQL. Straight to the server: `pool_postgres_test.ts`.
+ * front of a real PostgreSQL, over each driver with `pooler: "transaction"`
+ * (Bun.SQL only on Bun). Straight to the server: `pool_postgres_test.ts`.
  */
 
 import { after, describe } from "node:test";
 import { integrationSuite } from "./_integration_suite.ts";
-import { pgBouncerTarget } from "./_integration_targets.ts";
+import { bunSqlPgBouncerTarget, pgBouncerTarget } from "./_integration_targets.ts";
 import { startPostgres, type TestPostgres } from "./_postgres.ts";
 import { pgBouncerUnavailable, startPgBouncer, type TestPgBouncer } from "./_pgbouncer.ts";
 
@@ -21,5 +22,7 @@ describe("integration matrix, through PgBouncer", () => {
     await bouncer?.close();
     await server.stop();
   });
-  integrationSuite(pgBouncerTarget(server, bouncer ?? { unavailable: unavailable! }));
+  const reached = bouncer ?? { unavailable: unavailable! };
+  integrationSuite(pgBouncerTarget(server, reached));
+  integrationSuite(bunSqlPgBouncerTarget(server, reached));
 });

@@ -94,8 +94,11 @@ export class BunConnection implements DriverConnection {
   /** The error that killed the connection, if one did. */
   #failure: unknown;
   #transaction = false;
+  /** Set behind a transaction pooler: the server session is not this connection's own. */
+  readonly #sharesSessions: boolean;
 
   private constructor(SQL: BunSqlConstructor, options: ResolvedOptions) {
+    this.#sharesSessions = options.pooler !== undefined;
     this.#gone = new Promise((resolve) => this.#markGone = resolve);
     this.#closeTimeout = options.connectTimeout * 1000;
     this.#sql = new SQL({
@@ -159,6 +162,12 @@ export class BunConnection implements DriverConnection {
   }
 
   async discard(signal?: AbortSignal): Promise<void> {
+    if (this.#sharesSessions) {
+      // The pool refuses resetSession with this driver; this is for a caller without it.
+      throw new TypeError(
+        'Cannot discard the session: behind a pooler (pooler "transaction") it would reach another backend',
+      );
+    }
     // Its statements refuse to run inside a transaction block.
     await this.reset(signal);
     await this.#run("discard", DISCARD_SESSION, NO_PARAMS, signal);

@@ -1,4 +1,5 @@
 import type { BunDriverOptions } from "./bun.ts";
+import { checkPooler, type Pooler } from "./_pooler.ts";
 
 /** What one `Bun.SQL` instance is created with, once resolved, minus `onclose`. */
 export interface ResolvedOptions {
@@ -6,6 +7,8 @@ export interface ResolvedOptions {
   bun: Record<string, unknown>;
   /** Seconds for TCP, TLS and authentication together. */
   connectTimeout: number;
+  /** The pooler between the driver and the server, if one was named. */
+  pooler: Pooler | undefined;
 }
 
 /** Options the pool owns, under the names `Bun.SQL` takes them. */
@@ -64,7 +67,8 @@ export function resolveOptions(
       );
     }
   }
-  const { user, pass, db, hostname, ssl, connect_timeout, ...rest } = given;
+  const { user, pass, db, hostname, ssl, connect_timeout, pooler: givenPooler, ...rest } = given;
+  const pooler = checkPooler(givenPooler, "Bun.SQL");
   const username = given.username ?? user;
   if (typeof username !== "string" || username === "") {
     throw new TypeError("Cannot create the Bun.SQL driver: no username in the URL or options");
@@ -92,6 +96,7 @@ export function resolveOptions(
   const password = given.password ?? pass;
   return {
     connectTimeout,
+    pooler,
     bun: {
       ...rest,
       adapter: "postgres",
@@ -104,7 +109,9 @@ export function resolveOptions(
       password: password || (() => ""),
       tls: tlsOption(ssl),
       connectionTimeout: connectTimeout,
-      prepare: given.prepare ?? true,
+      // Behind a transaction pooler, the next statement may reach a backend
+      // that never saw the Parse of a named statement.
+      prepare: given.prepare ?? pooler === undefined,
       bigint: given.bigint ?? false,
       connection: given.connection,
       max: 1,

@@ -1,8 +1,6 @@
 import type postgres from "postgres";
 import type { PostgresDriverOptions } from "./postgres.ts";
-
-/** A pooler the driver knows how to work behind. */
-export type Pooler = NonNullable<PostgresDriverOptions["pooler"]>;
+import { checkPooler, type Pooler } from "./_pooler.ts";
 
 /** Options as handed to postgres.js, once resolved. */
 export type Options = postgres.Options<Record<string, postgres.PostgresType>>;
@@ -14,8 +12,6 @@ export interface ResolvedOptions {
   /** The pooler between the driver and the server, if one was named. */
   pooler: Pooler | undefined;
 }
-
-const POOLERS: readonly unknown[] = ["transaction"] satisfies Pooler[];
 
 const OWNED_OPTIONS = [
   "max",
@@ -58,18 +54,8 @@ export function resolveOptions(
       );
     }
   }
-  const { user, pass, db, hostname, pooler, ...rest } = given;
-  if (pooler !== undefined && !POOLERS.includes(pooler)) {
-    const why = pooler === "statement"
-      ? " (statement pooling cannot run the pool's transactions)"
-      : pooler === "session"
-      ? " (a session pooler needs no option)"
-      : "";
-    const shown = typeof pooler === "string" ? `"${pooler}"` : String(pooler);
-    throw new TypeError(
-      `Cannot create the postgres driver: pooler must be "transaction" or left out, got ${shown}${why}`,
-    );
-  }
+  const { user, pass, db, hostname, pooler: givenPooler, ...rest } = given;
+  const pooler = checkPooler(givenPooler, "postgres");
   const username = given.username ?? user;
   if (typeof username !== "string" || username === "") {
     throw new TypeError(
@@ -118,7 +104,7 @@ export function resolveOptions(
     fetch_types: false,
     backoff: 0,
   } as Record<string, unknown> as Options;
-  return { options, pooler: pooler as Pooler | undefined };
+  return { options, pooler };
 }
 
 /** Splits a connection URL into options, the way postgres.js reads it. */

@@ -81,10 +81,43 @@ export interface BunDriverOptions {
   connect_timeout?: number;
   /**
    * Use named prepared statements, cached per connection. Default `true`,
-   * as in Bun.SQL. Set `false` behind a pooler that does not keep a session
-   * per client, and for SQL text built with varying literals.
+   * as in Bun.SQL, and `false` with `pooler`. Set `false` for SQL text built
+   * with varying literals, of which each connection would keep one prepared
+   * statement per variant on the server until it closes. With `pooler`, set
+   * `true` only in front of PgBouncer 1.21 or later with
+   * `max_prepared_statements` above 0: Bun prepares a new statement in an
+   * exchange of its own (Parse, Describe, Sync) before running it (Bind,
+   * Execute, Sync), and a pooler that does not track prepared statements may
+   * run the two on different backends.
    */
   prepare?: boolean;
+  /**
+   * The pooler between the driver and the server, when one shares server
+   * sessions between clients: `"transaction"` for PgBouncer in transaction
+   * mode (`pool_mode = transaction`) or any pooler that lends a backend for
+   * one transaction at a time. Default: none, each connection is a session
+   * of its own (as also behind a pooler in session mode).
+   *
+   * With `"transaction"`:
+   * - no named prepared statements (`prepare` defaults to `false`): each
+   *   statement with parameters is parsed, bound and executed in one
+   *   exchange (the unnamed statement, one Sync) on the backend it reaches;
+   * - the pool's `resetSession` is refused, and `discard()` rejects, as a
+   *   session reset would reach whichever backend the pooler picks, not the
+   *   one a user changed;
+   * - nothing else changes: the driver never pipelines (one statement in
+   *   flight per connection, in either mode), a transaction stays on one
+   *   backend until `COMMIT` or `ROLLBACK`, and cancel requests go through
+   *   the pooler, which forwards them to the backend running the statement.
+   *
+   * The startup parameters Bun sends itself (`client_encoding`, `DateStyle`)
+   * are ones PgBouncer tracks; a parameter in `connection` other than
+   * `application_name` may not be (PgBouncer 1.18 then refuses the login).
+   * Session state (`SET` outside a transaction, advisory locks, `LISTEN`,
+   * temporary tables) does not follow a connection behind such a pooler:
+   * keep it inside a transaction, or use a direct connection.
+   */
+  pooler?: "transaction";
   /**
    * Return `int8` (and other integers beyond 32 bits) as `bigint` rather
    * than as strings. Default `false`.
@@ -120,6 +153,8 @@ export interface BunDriverOptions {
  *   `1.5` returns `1.5`). Arrays come back as plain arrays: the driver turns
  *   the `Int32Array` and `Float32Array` Bun returns for some array columns
  *   into arrays. Notices are dropped: Bun.SQL has no notice callback.
+ * - **Behind PgBouncer in transaction mode**, pass `pooler: "transaction"`;
+ *   see {@linkcode BunDriverOptions.pooler}.
  * - **Abort**: Bun does not tell when its cancel request has reached the
  *   server, so when a statement ends without having been cancelled after a
  *   cancel was sent, the connection closes rather than risk the request
@@ -130,8 +165,9 @@ export interface BunDriverOptions {
  * @param driverOptions More options, overriding those of the first argument.
  * @returns A driver for a pool.
  * @throws {Error} When not running on Bun.
- * @throws {TypeError} When no username is given, or an option the pool owns
- * (`max`, `idleTimeout`, `maxLifetime`, ...) is.
+ * @throws {TypeError} When no username is given, an option the pool owns
+ * (`max`, `idleTimeout`, `maxLifetime`, ...) is, or `pooler` is not
+ * `"transaction"`.
  * @throws {RangeError} When the port is not an integer from 1 to 65535,
  * `connect_timeout` is not a positive number, `ssl` is not a known mode, or
  * several hosts are given.
@@ -158,6 +194,15 @@ export interface BunDriverOptions {
  *   connection: { application_name: "api" },
  * });
  * ```
+ *
+ * @example Behind PgBouncer in transaction mode
+ * ```ts ignore
+ * import { bunDriver } from "@x/pool/bun";
+ *
+ * const driver = bunDriver("postgres://app:secret@pgbouncer.internal:6432/app", {
+ *   pooler: "transaction",
+ * });
+ * ```
  */
 export function bunDriver(
   urlOrOptions: string | BunDriverOptions,
@@ -177,10 +222,12 @@ export function bunDriver(
 class BunDriver implements Driver {
   readonly #SQL: NonNullable<ReturnType<typeof bunSqlConstructor>>;
   readonly #options: ResolvedOptions;
+  readonly sharesSessions: boolean;
 
   constructor(SQL: NonNullable<ReturnType<typeof bunSqlConstructor>>, options: ResolvedOptions) {
     this.#SQL = SQL;
     this.#options = options;
+    this.sharesSessions = options.pooler !== undefined;
   }
 
   connect(signal: AbortSignal): Promise<DriverConnection> {
