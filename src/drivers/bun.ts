@@ -85,10 +85,12 @@ export interface BunDriverOptions {
    * with varying literals, of which each connection would keep one prepared
    * statement per variant on the server until it closes. With `pooler`, set
    * `true` only in front of PgBouncer 1.21 or later with
-   * `max_prepared_statements` above 0: Bun prepares a new statement in an
-   * exchange of its own (Parse, Describe, Sync) before running it (Bind,
-   * Execute, Sync), and a pooler that does not track prepared statements may
-   * run the two on different backends.
+   * `max_prepared_statements` above 0. Before that, even outside a
+   * transaction: Bun names statements `P0`, `P1`, ... per connection, so two
+   * connections on one backend collide (42P05), and it prepares a new
+   * statement in an exchange of its own (Parse, Describe, Sync) before
+   * running it (Bind, Execute, Sync), which may reach another backend
+   * (26000).
    */
   prepare?: boolean;
   /**
