@@ -2,8 +2,10 @@
  * The pool behind a real PgBouncer in transaction mode (`_pgbouncer.ts`), in
  * front of a real PostgreSQL: many pools sharing a small server pool,
  * transactions pinned to one backend, a bouncer restart under load, and what
- * the driver's `pooler: "transaction"` changes. The shared integration suite
- * runs through the bouncer too: `pool_pgbouncer_test.ts`.
+ * the driver's `pooler: "transaction"` changes; over Bun.SQL (on Bun),
+ * transactions pinned to one backend and what `prepare: true` would break.
+ * The shared integration suite runs through the bouncer too:
+ * `pool_pgbouncer_test.ts`.
  */
 
 import { after, describe, it } from "node:test";
@@ -15,6 +17,7 @@ import {
   type PostgresDriverOptions,
   QueryTimeoutError,
 } from "../mod.ts";
+import { bunDriver } from "../src/drivers/bun.ts";
 import { admin, type ConnectionOptions, startPostgres, waitFor } from "./_postgres.ts";
 import { serverControl } from "./_server_control.ts";
 import { pgBouncerUnavailable, startPgBouncer, type TestPgBouncer } from "./_pgbouncer.ts";
@@ -26,6 +29,7 @@ const SERVER_POOL = 5;
 const LOAD_ROLE = "x_pool_bouncer_load";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const ON_BUN = typeof (globalThis as { Bun?: { SQL?: unknown } }).Bun?.SQL === "function";
 
 // Started here rather than in before(): Bun gives hooks 5 s, and a cold start can take longer.
 const unavailable = pgBouncerUnavailable();
@@ -548,3 +552,101 @@ describe("through PgBouncer in transaction mode", { skip: unavailable }, () => {
     },
   );
 });
+
+describe(
+  "Bun.SQL through PgBouncer in transaction mode",
+  { skip: unavailable ?? (ON_BUN ? undefined : "Bun.SQL needs Bun") },
+  () => {
+    it(
+      "keeps every statement of a transaction on one backend, none of them prepared, while transactions share the server pool",
+      SLOW,
+      async () => {
+        const TRANSACTIONS = 60, STATEMENTS = 4;
+        const pools = new Map<string, ConnectionPool>();
+        for (let i = 0; i < 2; i++) {
+          const name = `x-pool-bouncer-bun-tx-${i}`;
+          const driver = bunDriver({
+            ...loadLogin,
+            host: bouncer!.options.host,
+            port: bouncer!.options.port,
+            pooler: "transaction",
+            connection: { application_name: name },
+          });
+          pools.set(name, new ConnectionPool({ driver, maxOpenConns: 10, acquireTimeout: 30_000 }));
+        }
+        const list = [...pools.values()];
+        type Row = { pid: number; txid: string; prepared: number; s: number };
+        const seen = await Promise.all(
+          Array.from(
+            { length: TRANSACTIONS },
+            (_, t) =>
+              list[t % list.length].transaction(async (tx) => {
+                const rows: Row[] = [];
+                for (let s = 0; s < STATEMENTS; s++) {
+                  const result = await tx.execute<Row>(
+                    "select pg_backend_pid() as pid, txid_current()::text as txid, " +
+                      "(select count(*)::int from pg_prepared_statements) as prepared, " +
+                      "$1::int as s, pg_sleep(0.002)",
+                    [s],
+                  );
+                  rows.push(result.rows[0]);
+                }
+                return rows;
+              }),
+          ),
+        );
+        const pids = new Set<number>();
+        const txids = new Set<string>();
+        for (const rows of seen) {
+          assert.deepEqual(rows.map((row) => row.s), [0, 1, 2, 3]);
+          assert.equal(new Set(rows.map((row) => row.pid)).size, 1, "one backend per transaction");
+          assert.equal(new Set(rows.map((row) => row.txid)).size, 1, "one transaction id");
+          assert.deepEqual(rows.map((row) => row.prepared), [0, 0, 0, 0], "no prepared statement");
+          pids.add(rows[0].pid);
+          txids.add(rows[0].txid);
+        }
+        assert.equal(txids.size, TRANSACTIONS, "each transaction was a transaction of its own");
+        assert.ok(pids.size >= 2, `transactions ran on several backends, saw ${pids.size}`);
+        assert.ok(pids.size <= SERVER_POOL, `at most ${SERVER_POOL} backends, saw ${pids.size}`);
+        await checkAndClose(pools);
+      },
+    );
+
+    it(
+      "with prepare: true, a statement collides with another client's of the same name on a shared backend (42P05); the pooler's default does not",
+      SLOW,
+      async () => {
+        // One backend, so that every client's statements reach it.
+        const single = await startPgBouncer(server, { poolSize: 1 });
+        const connect = (prepare: boolean | undefined) =>
+          bunDriver({ ...single.options, pooler: "transaction", prepare }).connect(
+            AbortSignal.timeout(10_000),
+          );
+        const connections = [];
+        try {
+          const first = await connect(true);
+          connections.push(first);
+          const second = await connect(true);
+          connections.push(second);
+          const unprepared = await connect(undefined);
+          connections.push(unprepared);
+          const pid = (await first.query("select $1::int as n, pg_backend_pid() as pid", [1]))
+            .rows[0].pid;
+          // Bun names each connection's first statement P0.
+          await assert.rejects(
+            second.query("select $1::text as t", ["x"]),
+            (error: Error & { code?: string }) =>
+              error.code === "42P05" && /"P0" already exists/.test(error.message),
+          );
+          const { rows } = await unprepared.query("select $1::text as t, pg_backend_pid() as pid", [
+            "x",
+          ]);
+          assert.deepEqual(rows, [{ t: "x", pid }], "the same backend, where P0 exists");
+        } finally {
+          await Promise.all(connections.map((connection) => connection.close()));
+          await single.close();
+        }
+      },
+    );
+  },
+);
