@@ -43,13 +43,17 @@ export async function healthRound(
   replicas: readonly ClusterMember[],
   settings: HealthSettings,
 ): Promise<void> {
+  const failovers = replicas.map((replica) => replica.failovers);
   const [primaryAnswer, ...replicaAnswers] = await Promise.all([
     ask(primary, probePrimary, settings),
     ...replicas.map((replica) => ask(replica, probeReplica, settings)),
   ]);
   if (settings.stop.aborted) return;
   applyPrimary(primary, primaryAnswer, settings);
-  replicas.forEach((replica, i) => applyReplica(replica, replicaAnswers[i], settings));
+  replicas.forEach((replica, i) => {
+    // A read found it unreachable while this round ran: the answer may predate that.
+    if (replica.failovers === failovers[i]) applyReplica(replica, replicaAnswers[i], settings);
+  });
   let slowest: bigint | undefined;
   for (const { replayLsn } of replicas) {
     if (replayLsn !== undefined && (slowest === undefined || replayLsn < slowest)) {

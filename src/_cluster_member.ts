@@ -11,7 +11,7 @@ import type { ConnectionPool } from "./pool.ts";
 export type MemberTrouble =
   /** Not checked yet: a replica waits for its first health check. */
   | "unchecked"
-  /** Its probe failed or timed out. */
+  /** Its probe failed or timed out, or a read could not reach it. */
   | "unreachable"
   /** A replica behind the primary by more than `maxReplicationLag`. */
   | "lag"
@@ -42,6 +42,11 @@ export class ClusterMember {
   checksFailed = 0;
   /** Times it left rotation (a replica) or turned read-only (the primary). */
   removals = 0;
+  /**
+   * Times a read found it unreachable. A health round that began before
+   * such a find does not put it back: its probe may have run while it was up.
+   */
+  failovers = 0;
 
   constructor(pool: ConnectionPool, role: "primary" | "replica", checked: boolean) {
     this.pool = pool;

@@ -122,6 +122,11 @@ export interface ClusterMetrics {
   readsRefused: number;
   /** Writes refused with `PrimaryReadOnlyError`. */
   writesRefused: number;
+  /**
+   * Reads run a second time, on the next choice, because the replica they
+   * were sent to could not be reached (see `onError`'s `"readFailover"`).
+   */
+  readsRetried: number;
   /** Replicas in rotation now. */
   healthyReplicas: number;
 }

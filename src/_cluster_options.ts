@@ -18,6 +18,10 @@ import { ConnectionPool } from "./pool.ts";
  * - `"role"`: the primary reports `transaction_read_only = on` and writes are
  *   refused (a `PrimaryReadOnlyError`), or a replica is no longer in
  *   recovery (promoted) and left rotation.
+ * - `"readFailover"`: a read found a replica unreachable (it refused
+ *   connections, or the connection broke) between two health checks; the
+ *   replica left rotation and the read ran again on the next choice. A
+ *   `PoolError` with code `REPLICA_UNREACHABLE`, the failure as `cause`.
  *
  * @example
  * ```ts
@@ -26,7 +30,7 @@ import { ConnectionPool } from "./pool.ts";
  * const event: ClusterErrorEvent = "replicationLag";
  * ```
  */
-export type ClusterErrorEvent = "healthCheck" | "replicationLag" | "role";
+export type ClusterErrorEvent = "healthCheck" | "replicationLag" | "role" | "readFailover";
 
 /**
  * Options for a {@linkcode ClusterPool}. Every duration is in milliseconds.

@@ -7,13 +7,23 @@
  */
 
 import type { Clock } from "./clock.ts";
-import type { ExecuteOptions } from "./connection.ts";
+import type { ExecuteOptions, PoolConnection } from "./connection.ts";
 import type { QueryResult } from "./driver.ts";
-import { PoolClosedError } from "./errors.ts";
-import type { Transaction, TransactionOptions } from "./transaction.ts";
+import { PoolClosedError, PoolError } from "./errors.ts";
+import {
+  beginStatement,
+  OpenTransaction,
+  type Transaction,
+  type TransactionOptions,
+} from "./transaction.ts";
 import { NoHealthyReplicaError, PrimaryReadOnlyError } from "./_cluster_errors.ts";
+import {
+  acquireFromReplica,
+  REPLICA_UNREACHABLE,
+  replicaUnreachable,
+} from "./_cluster_failover.ts";
 import type { ClusterMember } from "./_cluster_member.ts";
-import { TrackedTransaction } from "./_cluster_transaction.ts";
+import { runInTransaction, TrackedTransaction } from "./_cluster_transaction.ts";
 
 /** A caller whose reads follow its own writes: the time of its last write. */
 export interface WriterState {
@@ -28,6 +38,8 @@ export interface RouterSettings {
   readYourWritesWindow: number;
   /** While the first health round runs, a promise of its end; reads wait for it. */
   firstRound(): Promise<void> | undefined;
+  /** Tells the cluster's `onError` hook; never throws. */
+  report(error: unknown, event: "readFailover", member: string): void;
 }
 
 /** Counts of routing decisions, for the cluster's metrics. */
@@ -40,6 +52,8 @@ export interface RoutingCounters {
   readsRefused: number;
   /** Writes refused with `PrimaryReadOnlyError`. */
   writesRefused: number;
+  /** Reads run again on the next choice after their replica was found unreachable. */
+  readsRetried: number;
 }
 
 /** Chooses members and runs calls on their pools. */
@@ -51,6 +65,7 @@ export class ClusterRouter {
     readYourWritesReads: 0,
     readsRefused: 0,
     writesRefused: 0,
+    readsRetried: 0,
   };
   closed = false;
   readonly #settings: RouterSettings;
@@ -94,28 +109,40 @@ export class ClusterRouter {
     options: ExecuteOptions | undefined,
     writer: WriterState | undefined,
   ): Promise<QueryResult<Row>> {
-    const member = await this.#reader(writer);
-    return this.#run(member, () => member.pool.execute<Row>(text, params, options));
+    const { member, value } = await this.#read(writer, options?.signal, async (connection) => {
+      const result = await connection.execute<Row>(text, params, options);
+      connection.release();
+      return result;
+    });
+    member.inFlight--;
+    return value;
   }
 
   async beginTx(
     options: TransactionOptions | undefined,
     writer: WriterState | undefined,
   ): Promise<Transaction> {
-    const reading = options?.readOnly === true;
-    const member = reading ? await this.#reader(writer) : this.#writer();
+    if (options?.readOnly === true) {
+      const begin = beginStatement(options);
+      const { member, value } = await this.#read(writer, options.signal, async (connection) => {
+        await connection.execute(begin, [], { signal: options.signal });
+        return new OpenTransaction(connection);
+      });
+      return new TrackedTransaction(value, () => member.inFlight--);
+    }
+    const member = this.#writer();
     member.inFlight++;
     let inner: Transaction;
     try {
       inner = await member.pool.beginTx(options);
     } catch (error) {
       member.inFlight--;
-      if (!reading) this.#wrote(writer);
+      this.#wrote(writer);
       throw error;
     }
     return new TrackedTransaction(inner, () => {
       member.inFlight--;
-      if (!reading) this.#wrote(writer);
+      this.#wrote(writer);
     });
   }
 
@@ -128,8 +155,8 @@ export class ClusterRouter {
       throw new TypeError(`Cannot run transaction: fn must be a function, got ${typeof fn}`);
     }
     if (options?.readOnly === true) {
-      const member = await this.#reader(writer);
-      return this.#run(member, () => member.pool.transaction(fn, options));
+      // Begun with the read's retry; once fn runs, nothing is tried again.
+      return runInTransaction(await this.beginTx(options, writer), fn);
     }
     const member = this.#writer();
     try {
@@ -174,23 +201,91 @@ export class ClusterRouter {
       await first;
       this.#open("read");
     }
-    let member: ClusterMember | undefined;
     if (this.pinned(writer)) {
       this.counters.readYourWritesReads++;
-      member = this.primary;
-    } else {
-      member = this.pickReplica();
-      if (member === undefined) {
-        if (this.#settings.readFallback === "fail") {
-          this.counters.readsRefused++;
-          throw new NoHealthyReplicaError(this.replicas.length);
-        }
-        this.counters.fallbackReads++;
-        member = this.primary;
+      this.primary.reads++;
+      return this.primary;
+    }
+    return this.#replicaOrFallback();
+  }
+
+  #replicaOrFallback(): ClusterMember {
+    let member = this.pickReplica();
+    if (member === undefined) {
+      if (this.#settings.readFallback === "fail") {
+        this.counters.readsRefused++;
+        throw new NoHealthyReplicaError(this.replicas.length);
       }
+      this.counters.fallbackReads++;
+      member = this.primary;
     }
     member.reads++;
     return member;
+  }
+
+  /**
+   * Runs `use` on a connection of the member chosen for a read, counting it
+   * in that member's `inFlight` (the caller takes it off once done). `use`
+   * releases the connection when it succeeds; on failure it is released
+   * here. A replica found unreachable before `use` succeeded (see
+   * {@linkcode replicaUnreachable}) leaves rotation, and the read runs once
+   * more on the next choice, unless the caller aborted.
+   */
+  async #read<T>(
+    writer: WriterState | undefined,
+    signal: AbortSignal | undefined,
+    use: (connection: PoolConnection) => Promise<T>,
+  ): Promise<{ member: ClusterMember; value: T }> {
+    let member = await this.#reader(writer);
+    for (let retried = false;; retried = true) {
+      member.inFlight++;
+      let connection: PoolConnection | undefined;
+      try {
+        connection = member.role === "replica"
+          ? await acquireFromReplica(member, this.#settings.clock, signal)
+          : await member.pool.getConnection({ signal });
+        return { member, value: await use(connection) };
+      } catch (error) {
+        member.inFlight--;
+        const lost = connection !== undefined && this.#releaseLost(member, connection);
+        if (
+          retried || member.role !== "replica" || signal?.aborted || this.closed ||
+          !replicaUnreachable(error, connection !== undefined, lost)
+        ) throw error;
+        this.#takeOut(member, error);
+        this.counters.readsRetried++;
+        member = this.#replicaOrFallback();
+      }
+    }
+  }
+
+  /**
+   * Releases a connection whose statement failed, and says whether the pool
+   * retired it as lost: release() retires a closed connection at once, so
+   * the counter moves between the two reads only for this one.
+   */
+  #releaseLost(member: ClusterMember, connection: PoolConnection): boolean {
+    const before = member.pool.getMetrics().connectionsLost;
+    connection.release();
+    return member.pool.getMetrics().connectionsLost > before;
+  }
+
+  /** Takes a replica out of rotation after a read found it unreachable; reported once. */
+  #takeOut(member: ClusterMember, cause: unknown): void {
+    member.failovers++;
+    if (member.trouble !== undefined) return;
+    member.trouble = "unreachable";
+    member.removals++;
+    const error = cause instanceof PoolError && cause.code === REPLICA_UNREACHABLE
+      ? cause
+      : new PoolError(
+        REPLICA_UNREACHABLE,
+        `Replica "${member.name}" could not serve a read (${
+          cause instanceof Error ? cause.message : String(cause)
+        }): out of rotation until a health check finds it well`,
+        { cause },
+      );
+    this.#settings.report(error, "readFailover", member.name);
   }
 
   async #run<T>(member: ClusterMember, call: () => Promise<T>): Promise<T> {

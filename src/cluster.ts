@@ -137,26 +137,28 @@ export class ClusterPool implements AsyncDisposable {
     const checking = resolved.healthInterval > 0;
     const primary = new ClusterMember(resolved.primary, "primary", true);
     const replicas = resolved.replicas.map((pool) => new ClusterMember(pool, "replica", !checking));
+    const onError = resolved.onError;
+    const report = (error: unknown, event: ClusterErrorEvent, member: string) => {
+      try {
+        onError?.(error, event, member);
+      } catch {
+        // The hook's own failure must not stop the health checks or a read.
+      }
+    };
     this.#router = new ClusterRouter(primary, replicas, {
       clock,
       readFallback: resolved.readFallback,
       readYourWritesWindow: resolved.readYourWritesWindow,
       firstRound: () => this.#firstRound,
+      report,
     });
-    const onError = resolved.onError;
     this.#health = {
       clock,
       probeTimeout: resolved.probeTimeout,
       maxReplicationLag: resolved.maxReplicationLag,
       history: new PrimaryWalHistory(),
       stop: this.#stop.signal,
-      report: (error: unknown, event: ClusterErrorEvent, member: string) => {
-        try {
-          onError?.(error, event, member);
-        } catch {
-          // The hook's own failure must not stop the health checks.
-        }
-      },
+      report,
     };
     if (checking) {
       const first = this.checkHealth();
