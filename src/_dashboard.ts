@@ -23,6 +23,39 @@ export function dashboardHtml(nonce: string): string {
   return DASHBOARD_HTML.replaceAll(NONCE, nonce);
 }
 
+/**
+ * The page's estimator of a percentile of the acquisitions between two
+ * polls, as a function's source: the page embeds it, and the tests evaluate
+ * the same text with `new Function`, since the page's script exports
+ * nothing. Given two `metrics.json` histograms' `buckets` (cumulative,
+ * `le: null` last) and `q` in (0, 1), it returns null when nothing was
+ * acquired in between, else `{ ms, open }`; `open` means the percentile
+ * fell in the unbounded last bucket and `ms` is the last finite bound.
+ *
+ * @example
+ * ```ts
+ * const estimate = new Function(`return ${INTERVAL_PERCENTILE}`)();
+ * estimate([{ le: 1, count: 0 }, { le: null, count: 0 }], [{ le: 1, count: 2 }, { le: null, count: 2 }], 0.5);
+ * // { ms: 0.5, open: false }
+ * ```
+ */
+export const INTERVAL_PERCENTILE = String.raw`function intervalPercentile(previous, current, q) {
+  // The lifetime counts are cumulative per bucket, so their change is the
+  // cumulative count of this interval's acquisitions.
+  const counts = current.map((bucket, i) => bucket.count - previous[i].count);
+  const total = counts.at(-1);
+  if (!(total > 0)) return null;
+  const rank = q * total;
+  const i = counts.findIndex((count) => count >= rank);
+  const lower = i === 0 ? 0 : current[i - 1].le;
+  const upper = current[i].le;
+  if (upper === null) return { ms: lower, open: true };
+  // Where in the bucket is unknown: assume its acquisitions spread evenly
+  // between its bounds, and interpolate linearly.
+  const below = i === 0 ? 0 : counts[i - 1];
+  return { ms: lower + (upper - lower) * (rank - below) / (counts[i] - below), open: false };
+}`;
+
 const STYLE = String.raw`
 :root {
   color-scheme: light dark;
@@ -30,7 +63,7 @@ const STYLE = String.raw`
   --axis: #aab4c0; --ok: #15803d; --bad: #c81e1e;
   --inuse: #2563eb; --idle: #5fb35f; --connecting: #e08a00; --checking: #9b51e0;
   --waiting: #d62d52; --max: #5d6978; --util: #0e8fa8;
-  --wait: #d62d52; --p50: #2563eb; --p99: #9b51e0; --passed: #5fb35f; --failed: #d62d52;
+  --wait: #d62d52; --p50: #2563eb; --p95: #0e8fa8; --p99: #9b51e0; --passed: #5fb35f; --failed: #d62d52;
 }
 @media (prefers-color-scheme: dark) {
   :root {
@@ -38,7 +71,7 @@ const STYLE = String.raw`
     --axis: #4a5463; --ok: #4ade80; --bad: #f87171;
     --inuse: #5b9cff; --idle: #6cc46c; --connecting: #f5b33d; --checking: #bb86fc;
     --waiting: #ff6b88; --max: #97a3b2; --util: #35c6e0;
-    --wait: #ff6b88; --p50: #5b9cff; --p99: #bb86fc; --passed: #6cc46c; --failed: #ff6b88;
+    --wait: #ff6b88; --p50: #5b9cff; --p95: #35c6e0; --p99: #bb86fc; --passed: #6cc46c; --failed: #ff6b88;
   }
 }
 * { box-sizing: border-box; }
@@ -89,6 +122,7 @@ svg .grid { stroke: var(--grid); }
 svg .axis { stroke: var(--axis); }
 svg .title { font-size: 10px; }
 svg .empty { text-anchor: middle; font-size: 12px; }
+svg .open { fill: var(--c); font-size: 10px; text-anchor: middle; }
 .area { fill: var(--c); fill-opacity: .35; stroke: none; }
 .line { fill: none; stroke: var(--c); stroke-width: 1.75; stroke-linejoin: round; }
 .line.limit { stroke-width: 1.25; stroke-dasharray: 5 4; }
@@ -106,6 +140,8 @@ svg .empty { text-anchor: middle; font-size: 12px; }
 
 const SCRIPT = String.raw`
 "use strict";
+
+${INTERVAL_PERCENTILE}
 
 /** Samples kept per pool: the chart's width in polls. */
 const HISTORY = 120;
@@ -137,11 +173,13 @@ const CHARTS = [
     series: [["utilization", "open-connection time in use", "--util", "line"]],
   },
   {
-    id: "acquire", title: "Wait and acquire time", unit: "ms",
+    id: "acquire", title: "Wait and acquire time, per poll", unit: "ms",
     series: [
-      ["waitAverage", "average wait, per poll", "--wait", "line"],
-      ["acquireTimeP50", "acquire p50, lifetime", "--p50", "line"],
-      ["acquireTimeP99", "acquire p99, lifetime", "--p99", "line"],
+      ["waitAverage", "average wait", "--wait", "line"],
+      ["intervalP50", "acquire p50", "--p50", "line"],
+      ["intervalP95", "p95", "--p95", "line"],
+      ["intervalP99", "p99", "--p99", "line"],
+      ["acquireTimeP99", "p99, lifetime", "--p99", "limit"],
     ],
   },
   {
@@ -160,7 +198,7 @@ const STATS = [
   ["idle", "", [["idle", (m) => m.idle]]],
   ["waiting", "", [["waiting", (m) => m.waiting]]],
   ["utilization", "%", [["utilization", (m) => m.utilization]]],
-  ["acquire p50 / p99", "ms", [["p50", (m) => m.acquireTimeP50], ["p99", (m) => m.acquireTimeP99]], "wide"],
+  ["acquire p50 / p99, lifetime", "ms", [["p50", (m) => m.acquireTimeP50], ["p99", (m) => m.acquireTimeP99]], "wide"],
   ["acquires", "", [["acquires", (m) => m.acquireCount]]],
   ["waits", "", [["waits", (m) => m.waitCount]]],
   ["timeouts", "", [["timeouts", (m) => m.acquireTimeouts]]],
@@ -247,23 +285,42 @@ function createPanel(name) {
   return { section, standing, values, svgs, samples: [] };
 }
 
-/** What a chart plots that is not in the JSON as is: changes since the previous poll. */
-function derive(previous, metrics) {
-  const change = (key) => (previous ? metrics[key] - previous[key] : 0);
+/**
+ * What a chart plots that is not in the JSON as is: changes since the
+ * previous poll. Lifetime percentiles barely move on a long-lived pool, so
+ * the acquire lines come from this interval's histogram alone; null (a gap)
+ * when nothing was acquired, and an open flag when only a bound is known.
+ */
+function derive(previous, entry) {
+  const { metrics } = entry;
+  const change = (key) => (previous ? metrics[key] - previous.metrics[key] : 0);
   const waits = change("waitCount");
-  return Object.assign({}, metrics, {
+  const values = Object.assign({}, metrics, {
     waitAverage: waits > 0 ? change("waitDuration") / waits : 0,
     healthFailed: change("healthChecksFailed"),
     healthPassed: change("healthChecksPassed"),
   });
+  for (const [key, q] of [["intervalP50", 0.5], ["intervalP95", 0.95], ["intervalP99", 0.99]]) {
+    const estimate = previous
+      ? intervalPercentile(previous.acquireHistogram.buckets, entry.acquireHistogram.buckets, q)
+      : null;
+    values[key] = estimate ? estimate.ms : null;
+    values[key + "Open"] = estimate ? estimate.open : false;
+  }
+  return values;
 }
 
-function record(pool, metrics, time) {
+function record(pool, entry, time) {
   const last = pool.samples.at(-1);
   // A counter that went back means the pool was recreated: start afresh.
-  if (last && metrics.acquireCount < last.metrics.acquireCount) pool.samples.length = 0;
+  if (last && entry.metrics.acquireCount < last.metrics.acquireCount) pool.samples.length = 0;
   const previous = pool.samples.at(-1);
-  pool.samples.push({ time, metrics, values: derive(previous?.metrics, metrics) });
+  pool.samples.push({
+    time,
+    metrics: entry.metrics,
+    acquireHistogram: entry.acquireHistogram,
+    values: derive(previous, entry),
+  });
   if (pool.samples.length > HISTORY) pool.samples.splice(0, pool.samples.length - HISTORY);
 }
 
@@ -338,9 +395,13 @@ function yOf(value, top) {
   return H - BOTTOM - (H - TOP - BOTTOM) * Math.min(value / top, 1);
 }
 
+/** An SVG path through points; a null point breaks the line, so a gap shows as one. */
 function pathThrough(points) {
-  return points.map(([x, y], i) => (i === 0 ? "M" : "L") + x.toFixed(1) + " " + y.toFixed(1))
-    .join("");
+  return points.map((point, i) => {
+    if (point === null) return "";
+    const move = i === 0 || points[i - 1] === null ? "M" : "L";
+    return move + point[0].toFixed(1) + " " + point[1].toFixed(1);
+  }).join("");
 }
 
 function drawSeries(svg, chart, samples, top, now) {
@@ -355,10 +416,12 @@ function drawSeries(svg, chart, samples, top, now) {
     }
     const lower = samples.map((sample, i) => [x(sample), yOf(base[i], top)]);
     if (kind === "stack") samples.forEach((sample, i) => base[i] += value(sample));
-    const upper = samples.map((sample, i) => [
-      x(sample),
-      yOf(kind === "stack" ? base[i] : value(sample), top),
-    ]);
+    // Stacks need every point; a line skips samples it has no value for.
+    const upper = samples.map((sample, i) =>
+      kind !== "stack" && !Number.isFinite(sample.values[key])
+        ? null
+        : [x(sample), yOf(kind === "stack" ? base[i] : value(sample), top)]
+    );
     if (kind === "stack") {
       const area = svgElement("path", {
         class: "area",
@@ -368,16 +431,33 @@ function drawSeries(svg, chart, samples, top, now) {
     }
     const line = svgElement("path", { class: "line " + kind, d: pathThrough(upper) });
     line.dataset.series = key;
-    line.dataset.points = String(upper.length);
+    line.dataset.points = String(upper.filter((point) => point !== null).length);
     const tip = svgElement("title", {});
-    tip.textContent = label + ": " + formatNumber(value(samples.at(-1)));
+    tip.textContent = label + ": " + formatNumber(samples.at(-1).values[key]);
     line.append(tip);
     lines.push([kind, colored(line, color)]);
+    lines.push(...openMarks(key, color, samples, upper));
   }
   // Where stacked edges coincide (a state with 0 connections), the lower state's edge shows.
   const stacked = lines.filter(([kind]) => kind === "stack").reverse();
   const others = lines.filter(([kind]) => kind !== "stack");
   for (const [, line] of stacked.concat(others)) svg.append(line);
+}
+
+/**
+ * A "≥" label over each point drawn at the last finite bound because the
+ * percentile lay beyond it: the line shows a floor there, not a value.
+ */
+function openMarks(key, color, samples, points) {
+  const marks = [];
+  samples.forEach((sample, i) => {
+    if (!sample.values[key + "Open"] || points[i] === null) return;
+    const mark = svgElement("text", { class: "open", x: points[i][0], y: points[i][1] - 4 });
+    mark.textContent = "≥ " + formatNumber(sample.values[key] / 1000) + " s";
+    mark.dataset.open = key;
+    marks.push(["mark", colored(mark, color)]);
+  });
+  return marks;
 }
 
 function drawBars(svg, key, color, points, top) {
@@ -443,10 +523,10 @@ async function poll() {
     const now = Date.now();
     const names = new Set();
     for (const entry of body.pools) {
-      const { name, metrics } = entry;
+      const { name } = entry;
       names.add(name);
       if (!pools.has(name)) pools.set(name, createPanel(name));
-      record(pools.get(name), metrics, now);
+      record(pools.get(name), entry, now);
       render(pools.get(name), now);
       showStanding(pools.get(name).standing, entry);
     }

@@ -56,7 +56,7 @@ export interface MetricsJson {
 }
 
 /**
- * One pool of {@linkcode MetricsJson}. The fields after `metrics` are
+ * One pool of {@linkcode MetricsJson}. The fields after `acquireHistogram` are
  * present only for a member of a {@linkcode ClusterPool}.
  *
  * @example
@@ -72,6 +72,17 @@ export interface PoolJson {
   name: string;
   /** The pool's `getMetrics()`. */
   metrics: PoolMetrics;
+  /**
+   * The pool's `getAcquireHistogram()`: cumulative counts of acquisitions
+   * that took at most `le` milliseconds, with their `sum` (ms) and `count`.
+   * JSON has no Infinity, so the last bucket, which counts every
+   * acquisition, has `le: null`.
+   */
+  acquireHistogram: {
+    buckets: { le: number | null; count: number }[];
+    sum: number;
+    count: number;
+  };
   /** Its place in its cluster. */
   role?: "primary" | "replica";
   /** A replica: in rotation for reads. The primary: its last check passed and it takes writes. */
@@ -119,8 +130,9 @@ export type MetricsSource = ConnectionPool | ClusterPool;
  * - `GET /` (or `HEAD`): a live dashboard, one self-contained HTML page
  *   that polls `metrics.json` (relative to its own URL, so it also works
  *   behind a router that strips a prefix) and draws, per pool, the
- *   connections by state, utilization, wait and acquire times, and health
- *   checks over its last 120 polls. `?interval=` sets the poll period in
+ *   connections by state, utilization, wait and acquire times (p50, p95
+ *   and p99 of each poll's acquisitions, from the histogram's change
+ *   since the previous poll), and health checks over its last 120 polls. `?interval=` sets the poll period in
  *   milliseconds (100 to 60000, default 1000). It loads nothing else: its
  *   Content-Security-Policy allows only its own inline style and script
  *   (by nonce) and requests to its own origin.
@@ -204,6 +216,7 @@ export function metricsHandler(
       pools: snapshot.map(({ pool, metrics, member }) => ({
         name: pool.name,
         metrics,
+        acquireHistogram: histogramJson(pool),
         ...(member && {
           role: member.role,
           healthy: member.healthy,
@@ -233,6 +246,16 @@ function served(source: MetricsSource): Served[] {
     metrics: member.pool,
     member,
   }));
+}
+
+/** `getAcquireHistogram()` with the Infinity bound as null, which JSON can carry. */
+function histogramJson(pool: ConnectionPool): PoolJson["acquireHistogram"] {
+  const { buckets, sum, count } = pool.getAcquireHistogram();
+  return {
+    buckets: buckets.map(({ le, count }) => ({ le: le === Infinity ? null : le, count })),
+    sum,
+    count,
+  };
 }
 
 const TEXT = { "content-type": "text/plain; charset=utf-8" };

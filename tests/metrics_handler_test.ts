@@ -8,6 +8,7 @@ import { PRIMARY_PROBE, REPLICA_PROBE } from "../src/_cluster_probes.ts";
 import { FakeDriver } from "./_fake_driver.ts";
 import { ManualClock } from "./_manual_clock.ts";
 import { LatencyHistogram } from "../src/_histogram.ts";
+import { dashboardHtml, INTERVAL_PERCENTILE } from "../src/_dashboard.ts";
 import { flush } from "./_manual_clock.ts";
 import { type Harness, harness, observe, waitThenTimeOut } from "./_pool_helpers.ts";
 
@@ -230,13 +231,97 @@ describe("metricsHandler at /metrics.json", () => {
     assert.match(response.headers.get("content-type") ?? "", /^application\/json/);
     const body = await response.json();
     assert.deepEqual(body, {
-      pools: [{ name: "a", metrics: a.pool.getMetrics() }, {
-        name: "b",
-        metrics: b.pool.getMetrics(),
-      }],
+      pools: [
+        { name: "a", metrics: a.pool.getMetrics(), acquireHistogram: histogramJson(a.pool) },
+        { name: "b", metrics: b.pool.getMetrics(), acquireHistogram: histogramJson(b.pool) },
+      ],
     });
     assert.equal(body.pools[0].metrics.inUse, 1);
     held.release();
+  });
+
+  it("serves each pool's acquire histogram, its unbounded last bucket as le: null", async () => {
+    const h = harness({ name: "a", maxOpenConns: 1 });
+    await knownSequence(h);
+    const handler = metricsHandler(h.pool);
+    const { pools: [entry] } = await handler(new Request("http://localhost/metrics.json")).json();
+    const histogram = h.pool.getAcquireHistogram();
+    assert.ok(histogram.count > 0, "the sequence acquired");
+    assert.equal(entry.acquireHistogram.count, histogram.count);
+    assert.equal(entry.acquireHistogram.sum, histogram.sum);
+    const les = entry.acquireHistogram.buckets.map((bucket: { le: number | null }) => bucket.le);
+    assert.deepEqual(les, [0.1, 0.5, 1, 5, 10, 50, 100, 500, 1_000, 5_000, null]);
+    assert.deepEqual(
+      entry.acquireHistogram.buckets.map((bucket: { count: number }) => bucket.count),
+      histogram.buckets.map((bucket) => bucket.count),
+    );
+    assert.equal(entry.acquireHistogram.buckets.at(-1).count, histogram.count);
+    // Mapping null back to Infinity gives the pool's own histogram.
+    const restored = entry.acquireHistogram.buckets.map((
+      bucket: { le: number | null; count: number },
+    ) => ({
+      le: bucket.le ?? Infinity,
+      count: bucket.count,
+    }));
+    assert.deepEqual(restored, histogram.buckets);
+    await h.pool.close();
+  });
+});
+
+/** The histogram as metrics.json should carry it. */
+function histogramJson(pool: ConnectionPool) {
+  const { buckets, sum, count } = pool.getAcquireHistogram();
+  return {
+    buckets: buckets.map(({ le, count }) => ({ le: le === Infinity ? null : le, count })),
+    sum,
+    count,
+  };
+}
+
+type Bucket = { le: number | null; count: number };
+type Estimate = { ms: number; open: boolean } | null;
+/** The dashboard's own estimator, evaluated from the source the page embeds. */
+const intervalPercentile = new Function(`return ${INTERVAL_PERCENTILE}`)() as (
+  previous: Bucket[],
+  current: Bucket[],
+  q: number,
+) => Estimate;
+
+/** Cumulative buckets at `les` holding per-bucket `counts`. */
+function cumulative(les: (number | null)[], counts: number[]): Bucket[] {
+  let total = 0;
+  return les.map((le, i) => ({ le, count: total += counts[i] }));
+}
+
+describe("the dashboard's per-poll percentile estimate", () => {
+  const les = [1, 10, 100, null];
+  const before = cumulative(les, [1000, 50, 5, 0]);
+
+  it("uses only the acquisitions between two polls, interpolating within a bucket", () => {
+    // Between the polls: 2 acquisitions under 1 ms, 8 between 10 and 100 ms.
+    const after = cumulative(les, [1002, 50, 13, 0]);
+    // p50: rank 5 of 10, the 3rd of the 8 in (10, 100]: 10 + 90 * 3/8.
+    assert.deepEqual(intervalPercentile(before, after, 0.5), { ms: 10 + 90 * 3 / 8, open: false });
+    // p99: rank 9.9, 7.9 of the 8 in (10, 100].
+    const p99 = intervalPercentile(before, after, 0.99)!;
+    assert.equal(p99.open, false);
+    assert.ok(Math.abs(p99.ms - (10 + 90 * 7.9 / 8)) < 1e-9, `${p99.ms}`);
+    // p10: rank 1 of 10, in the first bucket, which starts at 0.
+    assert.deepEqual(intervalPercentile(before, after, 0.1), { ms: 0.5, open: false });
+  });
+
+  it("returns null when nothing was acquired between the polls", () => {
+    assert.equal(intervalPercentile(before, before, 0.5), null);
+  });
+
+  it("gives the last finite bound, marked open, when the percentile lies beyond it", () => {
+    const after = cumulative(les, [1001, 50, 5, 3]);
+    assert.deepEqual(intervalPercentile(before, after, 0.99), { ms: 100, open: true });
+    assert.deepEqual(intervalPercentile(before, after, 0.1), { ms: 0.4, open: false });
+  });
+
+  it("is the source the dashboard page runs", () => {
+    assert.ok(dashboardHtml("bm9uY2U=").includes(INTERVAL_PERCENTILE));
   });
 });
 
@@ -494,7 +579,7 @@ describe("metricsHandler with a ClusterPool", () => {
       },
     ]);
     assert.equal(body.pools[3].metrics.maxOpenConnections, 10);
-    assert.deepEqual(Object.keys(body.pools[3]), ["name", "metrics"]);
+    assert.deepEqual(Object.keys(body.pools[3]), ["name", "metrics", "acquireHistogram"]);
     await Promise.all([cluster.close(), standalone.pool.close()]);
   });
 });
