@@ -23,8 +23,12 @@ const servers: ReplicaSet | undefined = unavailable ? undefined : await startRep
 
 const SLOW = { timeout: 60_000, skip: unavailable };
 
-/** A cluster over fresh pools to the pair: checks every 100 ms, 500 ms of lag allowed. */
-function openCluster() {
+/**
+ * A cluster over fresh pools to the pair: checks every 100 ms (or
+ * `healthInterval`), 500 ms of lag allowed; member pools wait 5 s for a
+ * connection (or `acquireTimeout`).
+ */
+function openCluster({ healthInterval = 100, acquireTimeout = 5_000 } = {}) {
   const { primary, replica } = servers!;
   const errors: [unknown, ClusterErrorEvent, string][] = [];
   const pool = (url: string, name: string) =>
@@ -32,13 +36,13 @@ function openCluster() {
       driver: postgresDriver(url, { connection: { application_name: "x-pool-cluster" } }),
       name,
       maxOpenConns: 4,
-      acquireTimeout: 5_000,
+      acquireTimeout,
       connectTimeout: 2_000,
     });
   const cluster = new ClusterPool({
     primary: pool(primary.url, "primary"),
     replicas: [pool(replica.url, "replica")],
-    healthInterval: 100,
+    healthInterval,
     probeTimeout: 1_000,
     maxReplicationLag: 500,
     onError: (error, event, member) => errors.push([error, event, member]),
@@ -135,6 +139,61 @@ describe("ClusterPool over a streaming replica", () => {
     );
     assert.equal(await inRecovery(cluster.executeRead(IN_RECOVERY)), true);
   });
+
+  it(
+    "fails a read over to the primary at once when the replica stopped since its last check",
+    SLOW,
+    async () => {
+      // Checks a minute apart: only the read itself can find the replica gone.
+      await using c = openCluster({ healthInterval: 60_000, acquireTimeout: 30_000 });
+      const { cluster, errors } = c;
+      await cluster.checkHealth();
+      assert.equal(
+        await inRecovery(cluster.executeRead(IN_RECOVERY)),
+        true,
+        "warm: on the replica",
+      );
+      const checksBefore = cluster.getMetrics().members[1].healthChecksFailed;
+      await servers!.replica.stop();
+      let started = 0;
+      try {
+        const asked = performance.now();
+        // Fails with AcquireTimeoutError after 30 s if the read sits out the replica's pool.
+        const onPrimary = await inRecovery(cluster.executeRead(IN_RECOVERY));
+        const took = performance.now() - asked;
+        const reported = errors[0]?.[0] as Error | undefined;
+        console.log(
+          `read failed over to the primary in ${
+            Math.round(took)
+          } ms (${reported?.message}; cause: ${(reported?.cause as Error | undefined)?.message})`,
+        );
+        assert.equal(onPrimary, false, "answered by the primary");
+        const m = cluster.getMetrics();
+        assert.deepEqual(
+          [m.members[1].healthy, m.members[1].removals, m.readsRetried, m.fallbackReads],
+          [false, 1, 1, 1],
+        );
+        assert.equal(m.members[1].healthChecksFailed, checksBefore, "no health check ran");
+        assert.deepEqual(
+          errors.map(([error, event, member]) => [(error as PoolError).code, event, member]),
+          [
+            ["REPLICA_UNREACHABLE", "readFailover", "replica"],
+          ],
+        );
+        assert.equal(await inRecovery(cluster.executeRead(IN_RECOVERY)), false, "stays out");
+        assert.equal(cluster.getMetrics().readsRetried, 1, "not tried again");
+      } finally {
+        started = performance.now();
+        await servers!.replica.start();
+      }
+      await waitFor("the replica back after a health check", async () => {
+        await cluster.checkHealth();
+        return cluster.members()[1].healthy;
+      }, 20_000);
+      console.log(`replica back ${Math.round(performance.now() - started)} ms after pg_ctl start`);
+      assert.equal(await inRecovery(cluster.executeRead(IN_RECOVERY)), true);
+    },
+  );
 
   it(
     "takes out a replica whose replay is paused past the lag limit, and back on resume",
