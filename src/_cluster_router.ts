@@ -236,6 +236,10 @@ export class ClusterRouter {
     signal: AbortSignal | undefined,
     use: (connection: PoolConnection) => Promise<T>,
   ): Promise<{ member: ClusterMember; value: T }> {
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      // Refused here: caught below, the caller's mistake would take a replica out.
+      throw new TypeError(`Cannot read: signal must be an AbortSignal, got ${typeof signal}`);
+    }
     let member = await this.#reader(writer);
     for (let retried = false;; retried = true) {
       member.inFlight++;

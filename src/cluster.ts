@@ -91,6 +91,18 @@ export interface ClusterSession {
  *   check finds it well again. Reads wait for the first round of checks.
  * - With no replica in rotation, reads go to the primary, or fail with
  *   `NoHealthyReplicaError` when `readFallback` is `"fail"`.
+ * - A read that finds its replica unreachable between two checks (its pool
+ *   cannot connect and has no connection open, or the connection breaks or
+ *   the server says it is shutting down under the read) takes the replica
+ *   out of rotation at once, reported to `onError` as `"readFailover"`, and
+ *   runs once more on the next choice (another replica, else as
+ *   `readFallback` says). It does not wait out the replica pool's
+ *   `acquireTimeout`: the wait for a replica connection ends within about
+ *   20 ms of the pool's first failed connect with none open, or of the
+ *   replica leaving rotation. This covers `executeRead` and the `BEGIN` of
+ *   a read-only transaction; never a statement error the server answered,
+ *   the caller's abort or timeout, or anything after a transaction's
+ *   function has started. The replica comes back through the health checks.
  * - A primary that reports `transaction_read_only = on` (demoted by a
  *   failover) has its writes refused with `PrimaryReadOnlyError` until a
  *   check finds it writable; reported to `onError` as `"role"`.
@@ -215,7 +227,9 @@ export class ClusterPool implements AsyncDisposable {
    * Runs one read-only statement on a replica in rotation: the one with the
    * fewest of the cluster's operations running, ties in turn; or on the
    * primary when none is in rotation (see `readFallback`). The statement is
-   * not checked for being a read: a write sent here fails on a replica.
+   * not checked for being a read: a write sent here fails on a replica. A
+   * replica found unreachable leaves rotation and the read runs once more
+   * on the next choice (see the class doc).
    *
    * @param text The SQL text, with `$1`, `$2`, ... for parameters.
    * @param params The parameters' values.

@@ -673,6 +673,13 @@ describe("ClusterPool read failover", () => {
     assert.deepEqual(errors, []);
     assert.equal(cluster.getMetrics().readsRetried, 0);
     assert.equal(cluster.members()[1].healthy, true, "not taken out for the caller's abort");
+    await assert.rejects(
+      cluster.executeRead("select 1", [], { signal: "soon" as unknown as AbortSignal }),
+      (error) =>
+        error instanceof TypeError &&
+        /signal must be an AbortSignal, got string/.test(error.message),
+    );
+    assert.deepEqual(errors, [], "nor for a bad signal");
 
     // replica-2 is next in turn; its statement hangs past the caller's timeout.
     for (const c of replicas[1].driver.connections) c.hangQueries = true;
