@@ -6,7 +6,7 @@
  */
 
 import type { Clock } from "./clock.ts";
-import { validateDuration } from "./config.ts";
+import { isClock, validateDuration } from "./config.ts";
 import { ConnectionPool } from "./pool.ts";
 
 /**
@@ -122,14 +122,6 @@ const KNOWN_OPTIONS = new Set<string>([
   ...Object.keys(DURATION_DEFAULTS),
 ]);
 
-const CLOCK_METHODS = [
-  "now",
-  "setTimeout",
-  "clearTimeout",
-  "setInterval",
-  "clearInterval",
-] as const;
-
 const PREFIX = "Cannot create cluster:";
 
 /**
@@ -176,7 +168,7 @@ export function resolveClusterOptions(options: ClusterOptions): ResolvedClusterO
   if (onError !== undefined && typeof onError !== "function") {
     throw new TypeError(`${PREFIX} onError must be a function, got ${describe(onError)}`);
   }
-  if (clock !== undefined && !CLOCK_METHODS.every((name) => typeof clock?.[name] === "function")) {
+  if (clock !== undefined && !isClock(clock)) {
     throw new TypeError(`${PREFIX} clock must implement Clock, got ${describe(clock)}`);
   }
   const readFallback = options.readFallback ?? "primary";

@@ -272,11 +272,7 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
   if (onError !== undefined && typeof onError !== "function") {
     throw new TypeError(`Cannot create pool: onError must be a function, got ${describe(onError)}`);
   }
-  if (
-    clock !== undefined &&
-    (!CLOCK_METHODS.every((name) => typeof clock?.[name] === "function") ||
-      (clock.random !== undefined && typeof clock.random !== "function"))
-  ) {
+  if (clock !== undefined && !isClock(clock)) {
     throw new TypeError(`Cannot create pool: clock must implement Clock, got ${describe(clock)}`);
   }
   const name = options.name ?? "default";
@@ -337,6 +333,13 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     onError,
     clock,
   };
+}
+
+/** Whether `value` has every method of a {@linkcode Clock}, and `random` is a function when present. */
+export function isClock(value: unknown): value is Clock {
+  const clock = value as Partial<Clock> | null | undefined;
+  return CLOCK_METHODS.every((name) => typeof clock?.[name] === "function") &&
+    (clock?.random === undefined || typeof clock.random === "function");
 }
 
 /**
