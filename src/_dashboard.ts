@@ -122,9 +122,12 @@ svg .grid { stroke: var(--grid); }
 svg .axis { stroke: var(--axis); }
 svg .title { font-size: 10px; }
 svg .empty { text-anchor: middle; font-size: 12px; }
+svg .dot { fill: var(--c); }
 svg .open { fill: var(--c); font-size: 10px; text-anchor: middle; }
 .area { fill: var(--c); fill-opacity: .35; stroke: none; }
-.line { fill: none; stroke: var(--c); stroke-width: 1.75; stroke-linejoin: round; }
+.line {
+  fill: none; stroke: var(--c); stroke-width: 1.75; stroke-linejoin: round; stroke-linecap: round;
+}
 .line.limit { stroke-width: 1.25; stroke-dasharray: 5 4; }
 .bar { fill: var(--c); }
 .legend {
@@ -294,9 +297,13 @@ function createPanel(name) {
 function derive(previous, entry) {
   const { metrics } = entry;
   const change = (key) => (previous ? metrics[key] - previous.metrics[key] : 0);
-  const waits = change("waitCount");
+  // waitDuration grows when a wait ends, waitCount when one begins: divide
+  // by the waits that ended, those begun less those still waiting.
+  const ended = previous
+    ? metrics.waitCount - metrics.waiting - (previous.metrics.waitCount - previous.metrics.waiting)
+    : 0;
   const values = Object.assign({}, metrics, {
-    waitAverage: waits > 0 ? change("waitDuration") / waits : 0,
+    waitAverage: ended > 0 ? change("waitDuration") / ended : 0,
     healthFailed: change("healthChecksFailed"),
     healthPassed: change("healthChecksPassed"),
   });
@@ -436,7 +443,7 @@ function drawSeries(svg, chart, samples, top, now) {
     tip.textContent = label + ": " + formatNumber(samples.at(-1).values[key]);
     line.append(tip);
     lines.push([kind, colored(line, color)]);
-    lines.push(...openMarks(key, color, samples, upper));
+    if (kind === "line") lines.push(...pointMarks(key, color, samples, upper));
   }
   // Where stacked edges coincide (a state with 0 connections), the lower state's edge shows.
   const stacked = lines.filter(([kind]) => kind === "stack").reverse();
@@ -445,17 +452,25 @@ function drawSeries(svg, chart, samples, top, now) {
 }
 
 /**
- * A "≥" label over each point drawn at the last finite bound because the
- * percentile lay beyond it: the line shows a floor there, not a value.
+ * What a gappy line needs besides its path: a dot for a point with a gap on
+ * both sides, which a path cannot show, and a "≥" label where a run of
+ * points sits at the last finite bound because the percentile lay beyond it
+ * (the line shows a floor there, not a value).
  */
-function openMarks(key, color, samples, points) {
+function pointMarks(key, color, samples, points) {
   const marks = [];
-  samples.forEach((sample, i) => {
-    if (!sample.values[key + "Open"] || points[i] === null) return;
-    const mark = svgElement("text", { class: "open", x: points[i][0], y: points[i][1] - 4 });
-    mark.textContent = "≥ " + formatNumber(sample.values[key] / 1000) + " s";
-    mark.dataset.open = key;
-    marks.push(["mark", colored(mark, color)]);
+  points.forEach((point, i) => {
+    if (point === null) return;
+    if (!points[i - 1] && !points[i + 1]) {
+      const dot = svgElement("circle", { class: "dot", cx: point[0], cy: point[1], r: 2 });
+      marks.push(["mark", colored(dot, color)]);
+    }
+    const open = (sample) => sample?.values[key + "Open"];
+    if (!open(samples[i]) || open(samples[i - 1])) return;
+    const label = svgElement("text", { class: "open", x: point[0], y: point[1] - 4 });
+    label.textContent = "≥ " + formatNumber(samples[i].values[key] / 1000) + " s";
+    label.dataset.open = key;
+    marks.push(["mark", colored(label, color)]);
   });
   return marks;
 }

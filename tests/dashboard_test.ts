@@ -3,8 +3,11 @@
  * two pools under load, whose charts it must draw from its own
  * `metrics.json`, showing the pools' figures and requesting nothing
  * elsewhere; an unreachable server, which it must show as disconnected and
- * then resume; and health-check failures, drawn as bars. Leaves screenshots
- * (`dashboard.png`, `dashboard-dark.png`, `dashboard-health.png`) in
+ * then resume; health-check failures, drawn as bars; and per-poll acquire
+ * percentiles, which must show a burst the lifetime ones hide, leave gaps
+ * where nothing was acquired and mark what lies past the last bound. Leaves screenshots
+ * (`dashboard.png`, `dashboard-dark.png`, `dashboard-health.png`,
+ * `dashboard-burst.png`, `dashboard-open-bucket.png`) in
  * `$X_POOL_ARTIFACTS`, else `artifacts/`. Without Chromium the tests fail.
  */
 
@@ -15,7 +18,7 @@ import { join } from "node:path";
 import process from "node:process";
 import type { Page } from "playwright-core";
 import { ClusterPool, ConnectionPool, postgresDriver } from "../mod.ts";
-import { metricsHandler, type MetricsSource } from "../src/metrics_handler.ts";
+import { metricsHandler, type MetricsSource, type PoolJson } from "../src/metrics_handler.ts";
 import { type BrowserPage, openPage, serve, type Served, VIEWPORT } from "./_browser.ts";
 import { admin, startPostgres, type TestPostgres, waitFor } from "./_postgres.ts";
 import { serverControl } from "./_server_control.ts";
@@ -29,6 +32,10 @@ const POLL_MS = 100;
 const LOAD_MS = 5_000;
 const QUERIES_PER_CALLER = 400;
 const STEP_TIMEOUT_MS = 15_000;
+/** Fast hand-outs before the burst: enough that the burst is under 1% of all acquisitions. */
+const CALM_ACQUIRES = 2_000;
+const BURST_CALLERS = 4;
+const BURST_HOLD_MS = 150;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -78,6 +85,10 @@ interface PanelState {
   baselines: Record<string, number>;
   /** Bars drawn, per chart. */
   bars: Record<string, number>;
+  /** Dots drawn for points with a gap on both sides, per chart. */
+  dots: Record<string, number>;
+  /** Per chart: the "≥" labels of points past the last finite bound, as series: text. */
+  open: Record<string, string[]>;
 }
 
 /**
@@ -87,7 +98,7 @@ interface PanelState {
 const READ_PANELS = `(() => {
   const result = {};
   for (const section of document.querySelectorAll("section.pool")) {
-    const state = { samples: Number(section.dataset.samples ?? 0), stats: {}, points: {}, tops: {}, baselines: {}, bars: {} };
+    const state = { samples: Number(section.dataset.samples ?? 0), stats: {}, points: {}, tops: {}, baselines: {}, bars: {}, dots: {}, open: {} };
     for (const dd of section.querySelectorAll("[data-stat]")) state.stats[dd.dataset.stat] = dd.textContent;
     for (const svg of section.querySelectorAll("svg[data-chart]")) {
       const chart = svg.dataset.chart;
@@ -99,6 +110,8 @@ const READ_PANELS = `(() => {
         state.tops[chart][line.dataset.series] = line.getBBox().y;
       }
       state.bars[chart] = svg.querySelectorAll("rect.bar").length;
+      state.dots[chart] = svg.querySelectorAll("circle.dot").length;
+      state.open[chart] = [...svg.querySelectorAll("text[data-open]")].map((t) => t.dataset.open + ": " + t.textContent);
     }
     result[section.dataset.pool] = state;
   }
@@ -248,6 +261,11 @@ describe("the dashboard in headless Chromium", () => {
             `${name}: utilization drawn`,
           );
           assert.ok(tops.acquire.waitAverage < baselines.acquire, `${name}: waits drawn`);
+          for (const key of ["intervalP50", "intervalP95", "intervalP99"]) {
+            assert.ok(charts.acquire[key] >= 2, `${name}: per-poll ${key} drawn`);
+          }
+          // Waits under load take milliseconds, so the per-poll p99 rises above 0.
+          assert.ok(tops.acquire.intervalP99 < baselines.acquire, `${name}: per-poll p99 drawn`);
 
           const m = pool.getMetrics();
           const { stats } = later[name];
@@ -267,6 +285,117 @@ describe("the dashboard in headless Chromium", () => {
     } finally {
       await loads?.catch(() => {});
       await Promise.all(pools.map((pool) => pool.close()));
+    }
+  });
+
+  it(
+    "charts a burst of slow acquisitions after a calm period in the per-poll p99, above the lifetime p99",
+    {
+      timeout: 60_000,
+    },
+    async () => {
+      const pool = new ConnectionPool({
+        driver: postgresDriver(server.url),
+        name: "burst",
+        maxOpenConns: 1,
+      });
+      try {
+        // The first acquisition connects, which is slow: done before the page watches.
+        (await pool.getConnection()).release();
+        await withDashboard([pool], async ({ page, pageErrors }) => {
+          await drawn(page, ["burst"], 3);
+          // Calm: many hand-outs of the idle connection, which take well under a millisecond.
+          for (let n = 0; n < CALM_ACQUIRES; n++) (await pool.getConnection()).release();
+          await drawn(page, ["burst"], (await readPanels(page)).burst.samples + 3);
+          // Burst: callers queue behind a held connection, each waiting for the ones before.
+          const held = await pool.getConnection();
+          const waiters = Array.from({ length: BURST_CALLERS }, async () => {
+            const connection = await pool.getConnection();
+            await sleep(BURST_HOLD_MS);
+            connection.release();
+          });
+          await sleep(BURST_HOLD_MS);
+          held.release();
+          await Promise.all(waiters);
+          const histogram = pool.getAcquireHistogram();
+          const slow = histogram.count -
+            histogram.buckets.find((bucket) => bucket.le === 100)!.count;
+          assert.ok(slow >= BURST_CALLERS, `${slow} acquisitions took over 100 ms`);
+          const lifetimeP99 = pool.getMetrics().acquireTimeP99;
+          assert.ok(
+            lifetimeP99 < 50,
+            `the burst is under 1% of the pool's life: p99 ${lifetimeP99} ms`,
+          );
+          await drawn(page, ["burst"], (await readPanels(page)).burst.samples + 3);
+          const after = await readPanels(page);
+          await screenshot(page, "dashboard-burst.png");
+          const { tops, baselines } = after.burst;
+          assert.ok(
+            tops.acquire.intervalP99 < tops.acquire.acquireTimeP99,
+            `per-poll p99 drawn at y ${tops.acquire.intervalP99}, above lifetime p99 at y ${tops.acquire.acquireTimeP99}`,
+          );
+          assert.ok(
+            tops.acquire.acquireTimeP99 <= baselines.acquire,
+            "the lifetime p99 line is drawn",
+          );
+          // Waits that began in one poll and ended in a later one count where they ended.
+          assert.ok(tops.acquire.waitAverage < baselines.acquire, "the burst's waits drawn");
+          assert.deepEqual(pageErrors, [], "no uncaught errors in the page");
+        });
+      } finally {
+        await pool.close();
+      }
+    },
+  );
+
+  it("leaves a gap where a poll saw no acquisition, and marks a percentile past the last bound", {
+    timeout: 60_000,
+  }, async () => {
+    // A scripted metrics.json: the real page cannot wait 5 s per acquisition
+    // in a test, so its histogram moves as written here.
+    const pool = new ConnectionPool({ driver: postgresDriver(server.url), name: "scripted" });
+    const dashboard = metricsHandler(pool);
+    let polls = 0;
+    const handler = (request: Request): Response => {
+      if (new URL(request.url).pathname !== "/metrics.json") return dashboard(request);
+      polls++;
+      // From the 4th poll on, 2 more acquisitions: one under 1 ms, one over 5 s.
+      const fast = polls >= 4 ? 1 : 0, slow = polls >= 4 ? 1 : 0;
+      const buckets = pool.getAcquireHistogram().buckets.map(({ le }) => ({
+        le: le === Infinity ? null : le,
+        count: fast + (le === Infinity ? slow : 0),
+      }));
+      const entry: PoolJson = {
+        name: pool.name,
+        metrics: pool.getMetrics(),
+        acquireHistogram: { buckets, sum: 5_000.5 * slow, count: fast + slow },
+      };
+      return Response.json({ pools: [entry] });
+    };
+    const served = await serve(handler);
+    try {
+      const browser = await openPage(`${served.origin}/?interval=${POLL_MS}`);
+      try {
+        await drawn(browser.page, ["scripted"], 8);
+        const { scripted } = await readPanels(browser.page);
+        await screenshot(browser.page, "dashboard-open-bucket.png");
+        // Only the 4th poll's interval held acquisitions: one point per percentile line.
+        for (const key of ["intervalP50", "intervalP95", "intervalP99"]) {
+          assert.equal(scripted.points.acquire[key], 1, `${key}: one point, the rest gaps`);
+        }
+        assert.equal(scripted.dots.acquire, 3, "each lone point drawn as a dot");
+        // Of 2 acquisitions, the median is in the first bucket, p95 and p99 past 5 s.
+        assert.deepEqual(scripted.open.acquire.sort(), [
+          "intervalP95: ≥ 5 s",
+          "intervalP99: ≥ 5 s",
+        ]);
+        assert.deepEqual(browser.pageErrors, [], "no uncaught errors in the page");
+      } finally {
+        await browser.close();
+      }
+    } finally {
+      await served.close();
+      await pool.close();
     }
   });
 
