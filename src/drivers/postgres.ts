@@ -32,7 +32,8 @@ import {
 } from "./_postgres_arrays.ts";
 import { cancelStatement } from "./_postgres_cancel.ts";
 import { breaksConnection } from "./_postgres_errors.ts";
-import { canRetryConnect, classifyError, connectionError } from "./_sqlstate.ts";
+import { type Call, NO_PARAMS, SerialConnection } from "./_serial_connection.ts";
+import { canRetryConnect, classifyError } from "./_sqlstate.ts";
 import { type Options, resolveOptions } from "./_postgres_options.ts";
 import { transactionOpenAfter } from "./_transaction_state.ts";
 
@@ -270,7 +271,8 @@ export function postgresDriver(
 type Sql = postgres.Sql<Record<string, unknown>>;
 type Statement = postgres.PendingQuery<postgres.Row[]>;
 type Rows = postgres.RowList<postgres.Row[]>;
-type Action = "query" | "ping" | "reset" | "discard";
+/** A call of this driver; its `cancel` is the request to cancel its statement. */
+type PostgresCall = Call<Statement, Promise<void>>;
 
 const noop = () => {};
 /**
@@ -286,42 +288,6 @@ function rowsOf(result: Rows): Rows[number][] {
 
 /** postgres.js's option for the simple protocol, missing from its types. */
 const SIMPLE = { simple: true } as unknown as { prepare: boolean };
-/**
- * What `DISCARD ALL` does, but `DEALLOCATE ALL`: the prepared statements
- * postgres.js has cached for this connection must stay.
- */
-const DISCARD_SESSION = "close all; set session authorization default; reset all; unlisten *; " +
-  "select pg_advisory_unlock_all(); discard plans; discard temp; discard sequences";
-/** For a microtask: cheaper than `queueMicrotask` in Deno. */
-const RESOLVED = Promise.resolve();
-/** The parameters of a statement that has none; postgres.js only reads them. */
-const NO_PARAMS: never[] = Object.freeze([]) as never[];
-
-/**
- * One call of `query`, `ping` or `reset`: queued until the calls before it
- * have finished, then on the wire, then done. A node of its connection's queue.
- */
-class Call {
-  /** Whether the caller's promise has settled: done, or aborted. */
-  settled = false;
-  /** Whether postgres.js (or the socket's close) has ended the statement. */
-  ended = false;
-  /** The statement on the wire, once sent. */
-  query: Statement | undefined = undefined;
-  /** The request to cancel `query`, once made. */
-  cancelled: Promise<void> | undefined = undefined;
-  onAbort: (() => void) | undefined = undefined;
-  next: Call | undefined = undefined;
-
-  constructor(
-    readonly action: Action,
-    readonly text: string,
-    readonly params: readonly unknown[],
-    readonly signal: AbortSignal | undefined,
-    readonly resolve: (value: unknown) => void,
-    readonly reject: (reason: unknown) => void,
-  ) {}
-}
 
 class PostgresDriver implements Driver {
   readonly #options: Options;
@@ -355,54 +321,26 @@ class PostgresDriver implements Driver {
   }
 }
 
-class PostgresConnection implements DriverConnection {
+class PostgresConnection extends SerialConnection<Statement, Promise<void>> {
   /** The postgres.js instance: `max: 1`, so one socket. */
   readonly #sql: Sql;
-  readonly #prepare: boolean;
   /** How long `close()` waits for the socket to close, in milliseconds. */
   readonly #closeTimeout: number;
-  /** Set as soon as `close()` is called or the socket has closed. */
-  #closed = false;
-  /** Set by the first `close()`: what every `close()` returns. */
-  #closing: Promise<void> | undefined;
-  /** What the close listener is told; set once the socket has closed. */
-  #closeReport: { error: Error | undefined } | undefined;
-  #listener: ((error?: unknown) => void) | undefined;
-  /** Resolves when postgres.js reports the socket closed. */
-  readonly #gone: Promise<void>;
-  #markGone: () => void = noop;
   /** `{ prepare, simple: false }`, as postgres.js takes it; it copies it per statement. */
   readonly #statementOptions: { prepare: boolean };
-  /** Calls started and not yet finished, running or queued. */
-  #pending = 0;
-  /** Calls waiting for the connection, oldest first; calls run one at a time. */
-  #head: Call | undefined;
-  #tail: Call | undefined;
-  /** The call whose statement is on the wire, if any. */
-  #running: Call | undefined;
-  /** Set from a call's start until it has finished, its cancel request included. */
-  #busy = false;
-  /** Set while a microtask is due to start the next call. */
-  #scheduled = false;
-  /** Starts queued calls until one is on the wire; bound once, as a microtask. */
-  readonly #pump = () => this.#startNext();
-  /** The socket error that killed the connection, if one did. */
-  #failure: unknown;
-  #transaction = false;
-  /** Set behind a transaction pooler: the server session is not this connection's own. */
-  readonly #sharesSessions: boolean;
 
   private constructor(options: Options, sharesSessions: boolean) {
-    this.#sharesSessions = sharesSessions;
-    this.#gone = new Promise((resolve) => this.#markGone = resolve);
-    this.#prepare = options.prepare === true;
+    super(sharesSessions);
     // `simple: false` is not in postgres.js's types; it makes an
     // unparameterised query one statement too, so tags track reliably.
-    this.#statementOptions = { prepare: this.#prepare, simple: false } as { prepare: boolean };
+    const prepare = options.prepare === true;
+    this.#statementOptions = { prepare, simple: false } as { prepare: boolean };
     this.#closeTimeout = (options.connect_timeout ?? 30) * 1000;
     this.#sql = postgres({
       ...options,
-      onclose: () => this.#socketClosed(),
+      // It says nothing of why, and reconnects only for a next statement,
+      // which a closed connection never sends.
+      onclose: () => this.socketClosed(undefined, false),
     }) as unknown as Sql;
   }
 
@@ -428,10 +366,10 @@ class PostgresConnection implements DriverConnection {
         // opening, so let the attempt settle first. connect_timeout bounds
         // that, except when a proxy hangs up during startup: postgres.js then
         // retries forever, which the timer stops.
-        const timer = setTimeout(() => connection.#end(), connection.#closeTimeout);
+        const timer = setTimeout(() => connection.endSocket(), connection.#closeTimeout);
         const end = () => {
           clearTimeout(timer);
-          connection.#end();
+          connection.endSocket();
         };
         first.then(end, end);
       };
@@ -442,8 +380,8 @@ class PostgresConnection implements DriverConnection {
           if (signal.aborted) return;
           const types = arrayTypes ?? arrayTypesFrom(rows);
           if (!arrayTypes) installArrayTypes(sql.options, types);
-          if (connection.#closed) {
-            const error = connection.#closedError("connect");
+          if (connection.closed) {
+            const error = connection.closedError("connect");
             connection.close().then(() => reject(error));
           } else {
             resolve({ connection, arrayTypes: types });
@@ -458,149 +396,33 @@ class PostgresConnection implements DriverConnection {
     });
   }
 
-  get dirty(): boolean {
-    return this.#pending > 0 || this.#transaction;
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  query(
-    text: string,
-    params: readonly unknown[],
-    signal?: AbortSignal,
-  ): Promise<QueryResult> {
-    return this.#run("query", text, params, signal) as Promise<QueryResult>;
-  }
-
-  ping(signal?: AbortSignal): Promise<void> {
-    // An empty query: one round trip, nothing parsed, accepted even in a
-    // failed transaction.
-    return this.#run("ping", "", NO_PARAMS, signal) as Promise<void>;
-  }
-
-  reset(signal?: AbortSignal): Promise<void> {
-    if (!this.#closed && !signal?.aborted) this.#cancelRunning();
-    return this.#run("reset", "rollback", NO_PARAMS, signal) as Promise<void>;
-  }
-
-  async discard(signal?: AbortSignal): Promise<void> {
-    if (this.#sharesSessions) {
-      // The pool refuses resetSession with this driver; this is for a caller without it.
-      throw new TypeError(
-        'Cannot discard the session: behind a pooler (pooler "transaction") it would reach another backend',
-      );
-    }
-    // Its statements refuse to run inside a transaction block.
-    await this.reset(signal);
-    await this.#run("discard", DISCARD_SESSION, NO_PARAMS, signal);
-  }
-
-  onClose(listener: (error?: unknown) => void): void {
-    this.#listener = listener;
-    if (this.#closeReport) this.#notify();
-  }
-
-  close(): Promise<void> {
-    if (!this.#closing) {
-      this.#closed = true;
-      // The backend would otherwise run the statement to its end, and only
-      // read the Terminate message, and close the socket, after it.
-      const cancelled = this.#cancelRunning();
-      this.#end();
-      // postgres.js only half-closes the socket and cannot destroy it; a
-      // server that never answers would hold close() until TCP gives up.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const patience = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, this.#closeTimeout);
-      });
-      this.#closing = Promise.all([
-        Promise.race([this.#gone, patience]),
-        cancelled,
-      ]).then(() => clearTimeout(timer));
-    }
-    return this.#closing;
-  }
-
-  /**
-   * Runs one call once every earlier one has finished. postgres.js would
-   * queue concurrent queries itself and, if the socket closed with one
-   * queued, reconnect to run it: a new session behind the pool's back.
-   */
-  #run(
-    action: Action,
-    text: string,
-    params: readonly unknown[],
-    signal: AbortSignal | undefined,
-  ): Promise<unknown> {
-    if (this.#closed) return Promise.reject(this.#closedError(action));
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    this.#pending++;
-    return new Promise((resolve, reject) => {
-      const call = new Call(action, text, params, signal, resolve, reject);
-      if (signal !== undefined) {
-        call.onAbort = () => {
-          this.#settle(call, false, signal.reason);
-          this.#cancel(call);
-        };
-        signal.addEventListener("abort", call.onAbort, { once: true });
-      }
-      if (this.#tail === undefined) this.#head = call;
-      else this.#tail.next = call;
-      this.#tail = call;
-      // A microtask later, as a `close()` in the same step must find it unsent.
-      if (!this.#busy && !this.#scheduled) {
-        this.#scheduled = true;
-        RESOLVED.then(this.#pump);
-      }
+  protected shutDown(): Promise<void> {
+    // The backend would otherwise run the statement to its end, and only
+    // read the Terminate message, and close the socket, after it.
+    const cancelled = this.cancelRunning();
+    this.endSocket();
+    // postgres.js only half-closes the socket and cannot destroy it; a
+    // server that never answers would hold close() until TCP gives up.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const patience = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#closeTimeout);
     });
+    return Promise.all([Promise.race([this.gone, patience]), cancelled])
+      .then(() => clearTimeout(timer));
   }
 
-  /** Starts queued calls until one is on the wire or none is left. */
-  #startNext(): void {
-    this.#scheduled = false;
-    let call: Call | undefined;
-    while (!this.#busy && (call = this.#head) !== undefined) {
-      this.#head = call.next;
-      if (this.#head === undefined) this.#tail = undefined;
-      call.next = undefined;
-      this.#start(call);
-    }
-  }
-
-  #start(call: Call): void {
-    // Aborted while queued: nothing was sent.
-    if (call.settled) return this.#finish(call, false, undefined);
-    if (this.#closed) return this.#finish(call, false, this.#closedError(call.action));
-    let query: Statement;
+  protected send(call: PostgresCall): Statement {
     if (call.action === "query") {
       // A copy, as the caller may change its array once the call returns.
       const params = call.params.length === 0 ? NO_PARAMS : [...call.params] as never[];
-      query = this.#sql.unsafe(call.text, params, this.#statementOptions);
-    } else if (call.action === "discard") {
-      // Several statements: one round trip with the simple protocol.
-      query = this.#sql.unsafe(call.text, NO_PARAMS, SIMPLE);
-    } else if (call.action === "ping" || this.#transaction) {
-      query = this.#sql.unsafe(call.text);
-    } else {
-      // A reset with no transaction open: nothing to send.
-      return this.#finish(call, true, undefined);
+      return this.#sql.unsafe(call.text, params, this.#statementOptions);
     }
-    call.query = query;
-    this.#running = call;
-    this.#busy = true;
-    query.then(
-      (result) => this.#ended(call, true, result),
-      (error) => this.#ended(call, false, error),
-    );
+    // Several statements: one round trip with the simple protocol.
+    if (call.action === "discard") return this.#sql.unsafe(call.text, NO_PARAMS, SIMPLE);
+    return this.#sql.unsafe(call.text);
   }
 
-  /** The statement of the running call has ended, or the socket is gone. */
-  #ended(call: Call, ok: boolean, value: unknown): void {
-    if (call.ended) return;
-    call.ended = true;
-    this.#running = undefined;
+  protected conclude(call: PostgresCall, ok: boolean, value: unknown): void {
     if (ok) {
       try {
         value = this.#result(call, value as Rows);
@@ -608,110 +430,33 @@ class PostgresConnection implements DriverConnection {
         // Unreachable: tracking and copying rows do not throw.
         [ok, value] = [false, error];
       }
-    } else if (breaksConnection(value)) this.#fail(value);
+    } else if (breaksConnection(value)) this.fail(value);
     // A cancel request still in flight could hit the next statement.
-    if (call.cancelled !== undefined) {
-      call.cancelled.then(() => this.#finish(call, ok, value));
-    } else this.#finish(call, ok, value);
+    if (call.cancel !== undefined) {
+      call.cancel.then(() => this.finish(call, ok, value));
+    } else this.finish(call, ok, value);
   }
 
   /** What a call resolves with, once its statement succeeded. */
-  #result(call: Call, result: Rows): QueryResult | undefined {
+  #result(call: PostgresCall, result: Rows): QueryResult | undefined {
     if (call.action === "ping" || call.action === "discard") return undefined;
-    this.#track(call.text, result.command);
+    this.transaction = transactionOpenAfter(this.transaction, call.text, result.command);
     if (call.action === "reset") return undefined;
     return { rows: rowsOf(result), rowCount: result.count ?? 0, command: result.command ?? "" };
   }
 
-  /** Ends a call: settles its caller, unless it gave up, and starts the next one. */
-  #finish(call: Call, ok: boolean, value: unknown): void {
-    if (call.onAbort !== undefined) call.signal!.removeEventListener("abort", call.onAbort);
-    // Before settling, so the caller sees `dirty` false once it resumes.
-    this.#pending--;
-    this.#settle(call, ok, value);
-    if (this.#busy) {
-      this.#busy = false;
-      this.#startNext();
-    }
-  }
-
-  #settle(call: Call, ok: boolean, value: unknown): void {
-    if (call.settled) return;
-    call.settled = true;
-    if (ok) call.resolve(value);
-    else call.reject(value);
-  }
-
-  /** Asks the server to cancel a call's statement, if it is on the wire. */
-  #cancel(call: Call): Promise<void> | undefined {
+  protected cancel(call: PostgresCall): Promise<void> | undefined {
     if (call.query === undefined || call.ended) return undefined;
-    return call.cancelled ??= cancelStatement(call.query);
+    return call.cancel ??= cancelStatement(call.query);
   }
 
-  /** Asks the server to cancel the statement on the wire, if any. */
-  #cancelRunning(): Promise<void> | undefined {
-    return this.#running === undefined ? undefined : this.#cancel(this.#running);
-  }
-
-  #track(text: string, command: string | undefined): void {
-    this.#transaction = transactionOpenAfter(this.#transaction, text, command);
-  }
-
-  /**
-   * A statement failed in a way that leaves the socket unusable. Stop using
-   * it now: postgres.js reports the close a little later, and a statement
-   * sent in between is never settled.
-   */
-  #fail(error: unknown): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#failure = error;
-    this.#end();
-  }
-
-  /** Ends the socket with a Terminate message, without waiting. */
-  #end(): void {
+  /** Ends the socket with a Terminate message. */
+  protected endSocket(): void {
     this.#sql.end({ timeout: 0 }).then(noop, noop);
   }
 
-  /** postgres.js's `onclose`: the socket is gone, whoever closed it. */
-  #socketClosed(): void {
-    if (this.#closeReport) return;
-    this.#closed = true;
-    this.#closeReport = {
-      error: this.#closing ? undefined : connectionError(
-        "Connection lost: the server or the network closed it",
-        this.#failure,
-      ),
-    };
-    this.#markGone();
-    // After postgres.js's own rejection of the statement, which is more
-    // precise; it rejected it just before calling onclose.
-    const running = this.#running;
-    if (running !== undefined) {
-      queueMicrotask(() => this.#ended(running, false, this.#closedError(running.action)));
-    }
-    if (this.#listener) this.#notify();
-  }
-
-  #notify(): void {
-    const listener = this.#listener;
-    const error = this.#closeReport?.error;
-    this.#listener = undefined;
-    queueMicrotask(() => {
-      try {
-        listener?.(error);
-      } catch {
-        // The listener is the pool's; its bug must not escape into
-        // postgres.js's socket handler or the microtask queue.
-      }
-    });
-  }
-
-  #closedError(action: string): Error {
-    return connectionError(
-      `Cannot ${action}: the connection is closed`,
-      this.#closeReport?.error,
-    );
+  /** postgres.js rejects the statement just before calling `onclose`. */
+  protected afterClientRejected(task: () => void): void {
+    queueMicrotask(task);
   }
 }
