@@ -70,15 +70,14 @@ function viaBouncer(
 }
 
 /**
- * Waits until every pool has nothing in use and as many open connections as
- * the bouncer has clients for it, then closes the pools and waits for those
- * clients to leave.
+ * `count` pools through the bouncer as the load role, by `application_name`
+ * `${prefix}-${i}`; over postgres.js unless `driver` makes another.
  */
-/** `count` pools through the bouncer as the load role, by `application_name` `${prefix}-${i}`. */
 function loadPools(
   prefix: string,
   count: number,
   connections: number,
+  driver: (applicationName: string) => Driver = (name) => viaBouncer(loadLogin, name),
 ): Map<string, ConnectionPool> {
   const pools = new Map<string, ConnectionPool>();
   for (let i = 0; i < count; i++) {
@@ -86,7 +85,7 @@ function loadPools(
     pools.set(
       name,
       new ConnectionPool({
-        driver: viaBouncer(loadLogin, name),
+        driver: driver(name),
         maxOpenConns: connections,
         acquireTimeout: 30_000,
       }),
@@ -95,6 +94,57 @@ function loadPools(
   return pools;
 }
 
+const PINNED_TRANSACTIONS = 60;
+const PINNED_STATEMENTS = 4;
+
+/**
+ * Runs {@linkcode PINNED_TRANSACTIONS} concurrent transactions of
+ * {@linkcode PINNED_STATEMENTS} statements each over `pools`; `text` must
+ * return `pid` (`pg_backend_pid()`) and `txid` (`txid_current()`), and gets
+ * the statement's index as `$1` when `indexed`. Checks that each transaction
+ * kept one backend and one transaction id, and that they spread over several
+ * of the bouncer's backends but no more than its server pool; returns each
+ * transaction's rows for further checks.
+ */
+async function pinnedTransactions<Row extends { pid: number; txid: string }>(
+  pools: Map<string, ConnectionPool>,
+  text: string,
+  indexed = false,
+): Promise<Row[][]> {
+  const list = [...pools.values()];
+  const seen = await Promise.all(
+    Array.from(
+      { length: PINNED_TRANSACTIONS },
+      (_, t) =>
+        list[t % list.length].transaction(async (tx) => {
+          const rows: Row[] = [];
+          for (let s = 0; s < PINNED_STATEMENTS; s++) {
+            const result = await tx.execute<Row>(text, indexed ? [s] : []);
+            rows.push(result.rows[0]);
+          }
+          return rows;
+        }),
+    ),
+  );
+  const pids = new Set<number>();
+  const txids = new Set<string>();
+  for (const rows of seen) {
+    assert.equal(new Set(rows.map((row) => row.pid)).size, 1, "one backend per transaction");
+    assert.equal(new Set(rows.map((row) => row.txid)).size, 1, "one transaction id");
+    pids.add(rows[0].pid);
+    txids.add(rows[0].txid);
+  }
+  assert.equal(txids.size, PINNED_TRANSACTIONS, "each transaction was a transaction of its own");
+  assert.ok(pids.size >= 2, `transactions ran on several backends, saw ${pids.size}`);
+  assert.ok(pids.size <= SERVER_POOL, `at most ${SERVER_POOL} backends, saw ${pids.size}`);
+  return seen;
+}
+
+/**
+ * Waits until every pool has nothing in use and as many open connections as
+ * the bouncer has clients for it, then closes the pools and waits for those
+ * clients to leave.
+ */
 async function checkAndClose(pools: Map<string, ConnectionPool>): Promise<void> {
   try {
     for (const [name, pool] of pools) {
@@ -236,40 +286,11 @@ describe("through PgBouncer in transaction mode", { skip: unavailable }, () => {
     "keeps every statement of a transaction on one backend while transactions share the server pool",
     SLOW,
     async () => {
-      const TRANSACTIONS = 60, STATEMENTS = 4;
       const pools = loadPools("x-pool-bouncer-tx", 2, 10);
-      const list = [...pools.values()];
-      const seen = await Promise.all(
-        Array.from(
-          { length: TRANSACTIONS },
-          (_, t) =>
-            list[t % list.length].transaction(async (tx) => {
-              const rows: { pid: number; txid: string }[] = [];
-              for (let s = 0; s < STATEMENTS; s++) {
-                const result = await tx.execute<{ pid: number; txid: string }>(
-                  "select pg_backend_pid() as pid, txid_current()::text as txid, pg_sleep(0.002)",
-                );
-                rows.push(result.rows[0]);
-              }
-              return rows;
-            }),
-        ),
+      await pinnedTransactions(
+        pools,
+        "select pg_backend_pid() as pid, txid_current()::text as txid, pg_sleep(0.002)",
       );
-      const pids = new Set<number>();
-      const txids = new Set<string>();
-      for (const rows of seen) {
-        assert.equal(
-          new Set(rows.map((row) => row.pid)).size,
-          1,
-          "one backend per transaction",
-        );
-        assert.equal(new Set(rows.map((row) => row.txid)).size, 1, "one transaction id");
-        pids.add(rows[0].pid);
-        txids.add(rows[0].txid);
-      }
-      assert.equal(txids.size, TRANSACTIONS, "each transaction was a transaction of its own");
-      assert.ok(pids.size >= 2, `transactions ran on several backends, saw ${pids.size}`);
-      assert.ok(pids.size <= SERVER_POOL, `at most ${SERVER_POOL} backends, saw ${pids.size}`);
       await checkAndClose(pools);
     },
   );
@@ -561,53 +582,26 @@ describe(
       "keeps every statement of a transaction on one backend, none of them prepared, while transactions share the server pool",
       SLOW,
       async () => {
-        const TRANSACTIONS = 60, STATEMENTS = 4;
-        const pools = new Map<string, ConnectionPool>();
-        for (let i = 0; i < 2; i++) {
-          const name = `x-pool-bouncer-bun-tx-${i}`;
-          const driver = bunDriver({
+        const pools = loadPools("x-pool-bouncer-bun-tx", 2, 10, (name) =>
+          bunDriver({
             ...loadLogin,
             host: bouncer!.options.host,
             port: bouncer!.options.port,
             pooler: "transaction",
             connection: { application_name: name },
-          });
-          pools.set(name, new ConnectionPool({ driver, maxOpenConns: 10, acquireTimeout: 30_000 }));
-        }
-        const list = [...pools.values()];
+          }));
         type Row = { pid: number; txid: string; prepared: number; s: number };
-        const seen = await Promise.all(
-          Array.from(
-            { length: TRANSACTIONS },
-            (_, t) =>
-              list[t % list.length].transaction(async (tx) => {
-                const rows: Row[] = [];
-                for (let s = 0; s < STATEMENTS; s++) {
-                  const result = await tx.execute<Row>(
-                    "select pg_backend_pid() as pid, txid_current()::text as txid, " +
-                      "(select count(*)::int from pg_prepared_statements) as prepared, " +
-                      "$1::int as s, pg_sleep(0.002)",
-                    [s],
-                  );
-                  rows.push(result.rows[0]);
-                }
-                return rows;
-              }),
-          ),
+        const seen = await pinnedTransactions<Row>(
+          pools,
+          "select pg_backend_pid() as pid, txid_current()::text as txid, " +
+            "(select count(*)::int from pg_prepared_statements) as prepared, " +
+            "$1::int as s, pg_sleep(0.002)",
+          true,
         );
-        const pids = new Set<number>();
-        const txids = new Set<string>();
         for (const rows of seen) {
           assert.deepEqual(rows.map((row) => row.s), [0, 1, 2, 3]);
-          assert.equal(new Set(rows.map((row) => row.pid)).size, 1, "one backend per transaction");
-          assert.equal(new Set(rows.map((row) => row.txid)).size, 1, "one transaction id");
           assert.deepEqual(rows.map((row) => row.prepared), [0, 0, 0, 0], "no prepared statement");
-          pids.add(rows[0].pid);
-          txids.add(rows[0].txid);
         }
-        assert.equal(txids.size, TRANSACTIONS, "each transaction was a transaction of its own");
-        assert.ok(pids.size >= 2, `transactions ran on several backends, saw ${pids.size}`);
-        assert.ok(pids.size <= SERVER_POOL, `at most ${SERVER_POOL} backends, saw ${pids.size}`);
         await checkAndClose(pools);
       },
     );
