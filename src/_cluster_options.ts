@@ -6,7 +6,7 @@
  */
 
 import type { Clock } from "./clock.ts";
-import { isClock, validateDuration } from "./config.ts";
+import { describe, isClock, validateDuration } from "./config.ts";
 import { ConnectionPool } from "./pool.ts";
 
 /**
@@ -188,12 +188,4 @@ export function resolveClusterOptions(options: ClusterOptions): ResolvedClusterO
     );
   }
   return { primary, replicas: [...replicas], ...durations, readFallback, onError, clock };
-}
-
-function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "function") return "a function";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "object" && value !== null) return "an object";
-  return String(value);
 }

@@ -389,7 +389,8 @@ function flag(options: PoolOptions, name: "resetOnReadOnly" | "resetSession"): b
   return value;
 }
 
-function describe(value: unknown): string {
+/** A value as an error message shows it: strings quoted, objects and functions by kind. */
+export function describe(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "function") return "a function";
   if (Array.isArray(value)) return "an array";

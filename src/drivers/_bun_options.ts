@@ -1,5 +1,5 @@
 import type { BunDriverOptions } from "./bun.ts";
-import { checkPooler, type Pooler } from "./_pooler.ts";
+import { checkPooler, mergeOptions, type Pooler } from "./_driver_options.ts";
 
 /** What one `Bun.SQL` instance is created with, once resolved, minus `onclose`. */
 export interface ResolvedOptions {
@@ -47,19 +47,7 @@ export function resolveOptions(
   const base: Record<string, unknown> = typeof urlOrOptions === "string"
     ? parseUrl(urlOrOptions)
     : { ...urlOrOptions };
-  const extra: Record<string, unknown> = { ...driverOptions };
-  const given: Record<string, unknown> = {
-    ...base,
-    ...extra,
-    connection: { ...base.connection as object, ...extra.connection as object },
-  };
-  for (const key of OWNED_OPTIONS) {
-    if (given[key] !== undefined) {
-      throw new TypeError(
-        `Cannot create the Bun.SQL driver: the pool owns each connection's lifetime, so "${key}" is not supported`,
-      );
-    }
-  }
+  const given = mergeOptions(base, { ...driverOptions }, OWNED_OPTIONS, "Bun.SQL");
   for (const key of TIMEOUT_ALIASES) {
     if (given[key] !== undefined) {
       throw new TypeError(

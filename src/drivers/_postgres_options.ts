@@ -1,6 +1,6 @@
 import type postgres from "postgres";
 import type { PostgresDriverOptions } from "./postgres.ts";
-import { checkPooler, type Pooler } from "./_pooler.ts";
+import { checkPooler, mergeOptions, type Pooler } from "./_driver_options.ts";
 
 /** Options as handed to postgres.js, once resolved. */
 export type Options = postgres.Options<Record<string, postgres.PostgresType>>;
@@ -38,22 +38,7 @@ export function resolveOptions(
   const base: Record<string, unknown> = typeof urlOrOptions === "string"
     ? parseUrl(urlOrOptions)
     : { ...urlOrOptions };
-  const extra: Record<string, unknown> = { ...driverOptions };
-  const given: Record<string, unknown> = {
-    ...base,
-    ...extra,
-    connection: {
-      ...base.connection as object,
-      ...extra.connection as object,
-    },
-  };
-  for (const key of OWNED_OPTIONS) {
-    if (given[key] !== undefined) {
-      throw new TypeError(
-        `Cannot create the postgres driver: the pool owns each connection's lifetime, so "${key}" is not supported`,
-      );
-    }
-  }
+  const given = mergeOptions(base, { ...driverOptions }, OWNED_OPTIONS, "postgres");
   const { user, pass, db, hostname, pooler: givenPooler, ...rest } = given;
   const pooler = checkPooler(givenPooler, "postgres");
   const username = given.username ?? user;
