@@ -20,18 +20,26 @@ import {
   type TestPostgres,
   waitFor,
 } from "./_postgres.ts";
+import {
+  backendPid,
+  codeOf,
+  noBackends,
+  rejection,
+  running,
+  uniqueName,
+} from "./_driver_helpers.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";
 
 const ON_BUN = typeof (globalThis as { Bun?: { SQL?: unknown } }).Bun?.SQL === "function";
 /** Why the tests cannot run here, or `undefined` on Bun. */
 const SKIP = ON_BUN ? undefined : "Bun.SQL needs Bun";
 const TEST = { timeout: 30_000 };
+const PREFIX = "x-pool-bun-test";
 
 // At the top level rather than in before(): Bun gives hooks 5 s, which
 // initdb can take.
 const db: TestPostgres | undefined = ON_BUN ? await startPostgres() : undefined;
 const sql: Admin | undefined = db && admin(db.url);
-let names = 0;
 
 /** Defines one test, reported as skipped with the reason off Bun. */
 function test(name: string, fn: () => void | Promise<void>): void {
@@ -44,50 +52,12 @@ function server(): { db: TestPostgres; sql: Admin } {
   return { db: db!, sql: sql! };
 }
 
-function uniqueName(): string {
-  return `x-pool-bun-test-${++names}-${Math.random().toString(36).slice(2, 8)}`;
-}
-
 function driverFor(name: string, options: BunDriverOptions = {}) {
   return bunDriver(server().db.url, { connection: { application_name: name }, ...options });
 }
 
-async function open(name = uniqueName()): Promise<DriverConnection> {
+async function open(name = uniqueName(PREFIX)): Promise<DriverConnection> {
   return await driverFor(name).connect(AbortSignal.timeout(10_000));
-}
-
-async function backendPid(connection: DriverConnection): Promise<number> {
-  const { rows } = await connection.query("select pg_backend_pid() as pid", []);
-  return rows[0].pid as number;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail("Expected a rejection");
-}
-
-function codeOf(error: unknown): unknown {
-  return (error as { code?: unknown }).code;
-}
-
-function running(name: string, text: string): Promise<void> {
-  return waitFor(`a backend of ${name} running ${text}`, async () => {
-    const rows = await server().sql.query(
-      "select 1 from pg_stat_activity where application_name = $1 and state = 'active' and query = $2",
-      [name, text],
-    );
-    return rows.length === 1;
-  });
-}
-
-function noBackends(name: string): Promise<void> {
-  return waitFor(`no backend of ${name}`, async () => {
-    return (await server().sql.backends(name)).length === 0;
-  });
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -236,7 +206,7 @@ describe(SKIP === undefined ? SUITE : `${SUITE} (skipped: ${SKIP})`, { skip: SKI
   });
 
   test("connects from an options object as well as from a URL", async () => {
-    const name = uniqueName();
+    const name = uniqueName(PREFIX);
     const driver = bunDriver({ ...server().db.options, connection: { application_name: name } });
     const connection = await driver.connect(AbortSignal.timeout(10_000));
     try {
@@ -417,7 +387,7 @@ describe(SKIP === undefined ? SUITE : `${SUITE} (skipped: ${SKIP})`, { skip: SKI
   });
 
   test("queues concurrent calls, so one aborted while queued is never sent", async () => {
-    const name = uniqueName();
+    const name = uniqueName(PREFIX);
     const connection = await open(name);
     try {
       await connection.query("create temporary table t (n int)", []);
@@ -430,7 +400,7 @@ describe(SKIP === undefined ? SUITE : `${SUITE} (skipped: ${SKIP})`, { skip: SKI
         connection.query("select $1::int as n", [3]).then(() => order.push(3)),
         connection.ping().then(() => order.push(4)),
       ]);
-      await running(name, "select pg_sleep(0.2)");
+      await running(server().sql, name, "select pg_sleep(0.2)");
       controller.abort(reason);
       const [, aborted] = await calls;
       assert.equal(aborted, reason);
@@ -443,12 +413,12 @@ describe(SKIP === undefined ? SUITE : `${SUITE} (skipped: ${SKIP})`, { skip: SKI
   });
 
   test("reset() cancels a running statement and rolls its transaction back", async () => {
-    const name = uniqueName();
+    const name = uniqueName(PREFIX);
     const connection = await open(name);
     try {
       await connection.query("begin", []);
       const sleeping = rejection(connection.query("select pg_sleep(10)", []));
-      await running(name, "select pg_sleep(10)");
+      await running(server().sql, name, "select pg_sleep(10)");
       await connection.reset(AbortSignal.timeout(5_000));
       assert.equal(codeOf(await sleeping), "57014");
       assert.equal(connection.dirty, false);
@@ -459,14 +429,14 @@ describe(SKIP === undefined ? SUITE : `${SUITE} (skipped: ${SKIP})`, { skip: SKI
   });
 
   test("aborting a running query rejects with the reason, cancels it on the server and keeps the connection", async () => {
-    const name = uniqueName();
+    const name = uniqueName(PREFIX);
     const connection = await open(name);
     try {
       const pid = await backendPid(connection);
       const controller = new AbortController();
       const reason = new Error("the caller gave up");
       const query = rejection(connection.query("select pg_sleep(10)", [], controller.signal));
-      await running(name, "select pg_sleep(10)");
+      await running(server().sql, name, "select pg_sleep(10)");
       controller.abort(reason);
       assert.equal(await query, reason);
       // Bounded: without the server-side cancel this waits for pg_sleep.
@@ -483,7 +453,7 @@ describe(SKIP === undefined ? SUITE : `${SUITE} (skipped: ${SKIP})`, { skip: SKI
   });
 
   test("aborts racing the statement's end never cancel the next statement or wedge the connection", async () => {
-    const driver = driverFor(uniqueName());
+    const driver = driverFor(uniqueName(PREFIX));
     let connection = await driver.connect(AbortSignal.timeout(10_000));
     let kept = 0;
     let replaced = 0;
@@ -553,7 +523,7 @@ describe(SKIP === undefined ? SUITE : `${SUITE} (skipped: ${SKIP})`, { skip: SKI
   });
 
   test("a terminated backend closes the connection, tells the listener once and is never reconnected", async () => {
-    const name = uniqueName();
+    const name = uniqueName(PREFIX);
     const connection = await open(name);
     const calls: unknown[][] = [];
     connection.onClose((...args) => calls.push(args));
@@ -595,7 +565,7 @@ describe(SKIP === undefined ? SUITE : `${SUITE} (skipped: ${SKIP})`, { skip: SKI
   test("queries sent right after the backend was terminated fail and never reach a new session", async () => {
     // The window between the kill and Bun noticing it is short, so try a few times.
     for (let attempt = 0; attempt < 5; attempt++) {
-      const name = uniqueName();
+      const name = uniqueName(PREFIX);
       const connection = await open(name);
       try {
         await connection.ping();
@@ -616,11 +586,11 @@ describe(SKIP === undefined ? SUITE : `${SUITE} (skipped: ${SKIP})`, { skip: SKI
   });
 
   test("a backend terminated during a statement fails it with 57P01 and never reconnects", async () => {
-    const name = uniqueName();
+    const name = uniqueName(PREFIX);
     const connection = await open(name);
     try {
       const sleeping = rejection(connection.query("select pg_sleep(10)", []));
-      await running(name, "select pg_sleep(10)");
+      await running(server().sql, name, "select pg_sleep(10)");
       assert.equal(await server().sql.terminate(name), 1);
       assert.equal(codeOf(await sleeping), "57P01");
       // No wait for the close: the next query may meet the dying socket.
@@ -645,16 +615,16 @@ describe(SKIP === undefined ? SUITE : `${SUITE} (skipped: ${SKIP})`, { skip: SKI
   });
 
   test("connecting with a wrong password rejects with 28P01, not worth retrying", async () => {
-    const name = uniqueName();
+    const name = uniqueName(PREFIX);
     const driver = driverFor(name, { password: "not-the-password" });
     const error = await rejection(driver.connect(AbortSignal.timeout(10_000)));
     assert.equal(codeOf(error), "28P01");
     assert.equal(driver.canRetryConnect!(error), false);
-    await noBackends(name);
+    await noBackends(server().sql, name);
   });
 
   test("connecting to a missing database rejects with 3D000, not worth retrying", async () => {
-    const driver = driverFor(uniqueName(), { database: "x_pool_no_such_database" });
+    const driver = driverFor(uniqueName(PREFIX), { database: "x_pool_no_such_database" });
     const error = await rejection(driver.connect(AbortSignal.timeout(10_000)));
     assert.equal(codeOf(error), "3D000");
     assert.equal(driver.canRetryConnect!(error), false);
@@ -691,7 +661,7 @@ describe(SKIP === undefined ? SUITE : `${SUITE} (skipped: ${SKIP})`, { skip: SKI
   });
 
   test("close() is idempotent, tells the listener without an error and leaves no backend", async () => {
-    const name = uniqueName();
+    const name = uniqueName(PREFIX);
     const connection = await open(name);
     const calls: unknown[][] = [];
     connection.onClose((...args) => calls.push(args));
@@ -701,7 +671,7 @@ describe(SKIP === undefined ? SUITE : `${SUITE} (skipped: ${SKIP})`, { skip: SKI
     assert.equal(connection.closed, true);
     await waitFor("the listener", () => calls.length > 0);
     assert.deepEqual(calls, [[undefined]]);
-    await noBackends(name);
+    await noBackends(server().sql, name);
     assert.equal(codeOf(await rejection(connection.query("select 1", []))), "CONNECTION_CLOSED");
 
     const late: unknown[][] = [];
@@ -711,17 +681,17 @@ describe(SKIP === undefined ? SUITE : `${SUITE} (skipped: ${SKIP})`, { skip: SKI
   });
 
   test("close() cancels a running statement rather than leaving it to run", async () => {
-    const name = uniqueName();
+    const name = uniqueName(PREFIX);
     const connection = await driverFor(name, { connect_timeout: 2 })
       .connect(AbortSignal.timeout(10_000));
     // Unlike pg_sleep, a busy loop never notices that the client has gone.
     const forever = "do $$ begin loop end loop; end $$";
     try {
       const looping = rejection(connection.query(forever, []));
-      await running(name, forever);
+      await running(server().sql, name, forever);
       await connection.close();
       assert.ok(await looping instanceof Error);
-      await noBackends(name);
+      await noBackends(server().sql, name);
     } finally {
       await server().sql.terminate(name);
     }
@@ -768,7 +738,7 @@ describe(SKIP === undefined ? SUITE : `${SUITE} (skipped: ${SKIP})`, { skip: SKI
   });
 
   test("classifies server-wide errors as postgresDriver does", async () => {
-    const driver = driverFor(uniqueName());
+    const driver = driverFor(uniqueName(PREFIX));
     assert.equal(driver.classifyError!({ code: "57P01" }), "serverGone");
     assert.equal(driver.classifyError!({ code: "25006" }), "readOnly");
     assert.equal(driver.classifyError!({ code: "22012" }), undefined);
@@ -803,13 +773,13 @@ describe(SKIP === undefined ? SUITE : `${SUITE} (skipped: ${SKIP})`, { skip: SKI
   });
 
   test('with pooler "transaction", the pool refuses resetSession and discard() rejects, keeping the connection', async () => {
-    const driver = driverFor(uniqueName(), { pooler: "transaction" });
+    const driver = driverFor(uniqueName(PREFIX), { pooler: "transaction" });
     assert.equal(driver.sharesSessions, true);
     assert.throws(
       () => new ConnectionPool({ driver, resetSession: true }),
       (error: Error) => error instanceof TypeError && /resetSession \(true\)/.test(error.message),
     );
-    const direct = driverFor(uniqueName());
+    const direct = driverFor(uniqueName(PREFIX));
     assert.equal(direct.sharesSessions, false);
     await new ConnectionPool({ driver: direct, resetSession: true }).close();
     const connection = await driver.connect(AbortSignal.timeout(10_000));

@@ -11,6 +11,14 @@ import {
   type TestPostgres,
   waitFor,
 } from "./_postgres.ts";
+import {
+  backendPid,
+  codeOf,
+  noBackends,
+  rejection,
+  running,
+  uniqueName,
+} from "./_driver_helpers.ts";
 
 const TEST = { timeout: 30_000 };
 
@@ -18,55 +26,13 @@ const TEST = { timeout: 30_000 };
 // option and gives hooks 5 s, which initdb can take.
 const db: TestPostgres = await startPostgres();
 const sql: Admin = admin(db.url);
-let names = 0;
+const PREFIX = "x-pool-driver-test";
 
-/** An application_name no other test uses, to find this test's backends. */
-function uniqueName(): string {
-  return `x-pool-driver-test-${++names}-${Math.random().toString(36).slice(2, 8)}`;
-}
-
-async function open(name = uniqueName()): Promise<DriverConnection> {
+async function open(name = uniqueName(PREFIX)): Promise<DriverConnection> {
   const driver = postgresDriver(db.url, {
     connection: { application_name: name },
   });
   return await driver.connect(AbortSignal.timeout(10_000));
-}
-
-async function backendPid(connection: DriverConnection): Promise<number> {
-  const { rows } = await connection.query("select pg_backend_pid() as pid", []);
-  return rows[0].pid as number;
-}
-
-/** Resolves with what `promise` rejects with; fails if it fulfils. */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail("Expected a rejection");
-}
-
-function codeOf(error: unknown): unknown {
-  return (error as { code?: unknown }).code;
-}
-
-/** Resolves once the backend of `name` is running `text`. */
-function running(name: string, text: string): Promise<void> {
-  return waitFor(`a backend of ${name} running ${text}`, async () => {
-    const rows = await sql.query(
-      "select 1 from pg_stat_activity where application_name = $1 and state = 'active' and query = $2",
-      [name, text],
-    );
-    return rows.length === 1;
-  });
-}
-
-function noBackends(name: string): Promise<void> {
-  return waitFor(
-    `no backend of ${name}`,
-    async () => (await sql.backends(name)).length === 0,
-  );
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -171,7 +137,7 @@ describe("postgresDriver against a real PostgreSQL", () => {
   );
 
   it("connects from an options object as well as from a URL", TEST, async () => {
-    const name = uniqueName();
+    const name = uniqueName(PREFIX);
     const driver = postgresDriver({
       ...db.options,
       connection: { application_name: name },
@@ -328,7 +294,7 @@ describe("postgresDriver against a real PostgreSQL", () => {
   });
 
   it("queues concurrent calls, so one aborted while queued is never sent", TEST, async () => {
-    const name = uniqueName();
+    const name = uniqueName(PREFIX);
     const connection = await open(name);
     try {
       await connection.query("create temporary table t (n int)", []);
@@ -341,7 +307,7 @@ describe("postgresDriver against a real PostgreSQL", () => {
         connection.query("select $1::int as n", [3]).then(() => order.push(3)),
         connection.ping().then(() => order.push(4)),
       ]);
-      await running(name, "select pg_sleep(0.2)");
+      await running(sql, name, "select pg_sleep(0.2)");
       controller.abort(reason);
       const [, aborted] = await calls;
       assert.equal(aborted, reason);
@@ -354,14 +320,14 @@ describe("postgresDriver against a real PostgreSQL", () => {
   });
 
   it("reset() cancels a running statement and rolls its transaction back", TEST, async () => {
-    const name = uniqueName();
+    const name = uniqueName(PREFIX);
     const connection = await open(name);
     try {
       await connection.query("begin", []);
       const sleeping = rejection(
         connection.query("select pg_sleep(10)", []),
       );
-      await running(name, "select pg_sleep(10)");
+      await running(sql, name, "select pg_sleep(10)");
       await connection.reset(AbortSignal.timeout(5_000));
       assert.equal(codeOf(await sleeping), "57014");
       assert.equal(connection.dirty, false);
@@ -376,7 +342,7 @@ describe("postgresDriver against a real PostgreSQL", () => {
     "aborting a running query rejects with the reason, cancels it on the server and keeps the connection",
     TEST,
     async () => {
-      const name = uniqueName();
+      const name = uniqueName(PREFIX);
       const connection = await open(name);
       try {
         const pid = await backendPid(connection);
@@ -385,7 +351,7 @@ describe("postgresDriver against a real PostgreSQL", () => {
         const query = rejection(
           connection.query("select pg_sleep(10)", [], controller.signal),
         );
-        await running(name, "select pg_sleep(10)");
+        await running(sql, name, "select pg_sleep(10)");
         controller.abort(reason);
         assert.equal(await query, reason);
         // Bounded: without the server-side cancel this waits for pg_sleep.
@@ -433,7 +399,7 @@ describe("postgresDriver against a real PostgreSQL", () => {
     "a terminated backend closes the connection, tells the listener once and is never reconnected",
     TEST,
     async () => {
-      const name = uniqueName();
+      const name = uniqueName(PREFIX);
       const connection = await open(name);
       const calls: unknown[][] = [];
       connection.onClose((...args) => calls.push(args));
@@ -474,7 +440,7 @@ describe("postgresDriver against a real PostgreSQL", () => {
       // The window between the socket's error and its close is a few ms, so
       // try a few times.
       for (let attempt = 0; attempt < 5; attempt++) {
-        const name = uniqueName();
+        const name = uniqueName(PREFIX);
         const sent: string[] = [];
         const driver = postgresDriver(db.url, {
           connection: { application_name: name },
@@ -512,7 +478,7 @@ describe("postgresDriver against a real PostgreSQL", () => {
   });
 
   it("connecting with a wrong password rejects with SQLSTATE 28P01", TEST, async () => {
-    const name = uniqueName();
+    const name = uniqueName(PREFIX);
     const driver = postgresDriver({
       ...db.options,
       password: "not-the-password",
@@ -520,14 +486,14 @@ describe("postgresDriver against a real PostgreSQL", () => {
     });
     const error = await rejection(driver.connect(AbortSignal.timeout(10_000)));
     assert.equal(codeOf(error), "28P01");
-    await noBackends(name);
+    await noBackends(sql, name);
   });
 
   it(
     "aborting a connect in flight rejects with the reason, then closes the socket once the handshake ends",
     TEST,
     async () => {
-      const name = uniqueName();
+      const name = uniqueName(PREFIX);
       const proxy = await gatedProxy(db.options);
       try {
         const driver = postgresDriver({
@@ -543,7 +509,7 @@ describe("postgresDriver against a real PostgreSQL", () => {
         assert.equal(await connecting, reason);
         proxy.open();
         await waitFor("the socket to close", () => proxy.closed.length === 1);
-        await noBackends(name);
+        await noBackends(sql, name);
         assert.equal(proxy.clients.length, 1);
       } finally {
         await proxy.close();
@@ -579,7 +545,7 @@ describe("postgresDriver against a real PostgreSQL", () => {
     "close() is idempotent, tells the listener without an error and leaves no backend",
     TEST,
     async () => {
-      const name = uniqueName();
+      const name = uniqueName(PREFIX);
       const connection = await open(name);
       const calls: unknown[][] = [];
       connection.onClose((...args) => calls.push(args));
@@ -589,7 +555,7 @@ describe("postgresDriver against a real PostgreSQL", () => {
       assert.equal(connection.closed, true);
       await waitFor("the listener", () => calls.length > 0);
       assert.deepEqual(calls, [[undefined]]);
-      await noBackends(name);
+      await noBackends(sql, name);
       const error = await rejection(connection.query("select 1", []));
       assert.equal(codeOf(error), "CONNECTION_CLOSED");
 
@@ -601,7 +567,7 @@ describe("postgresDriver against a real PostgreSQL", () => {
   );
 
   it("close() cancels a running statement rather than leaving it to run", TEST, async () => {
-    const name = uniqueName();
+    const name = uniqueName(PREFIX);
     const driver = postgresDriver(db.url, {
       connect_timeout: 2,
       connection: { application_name: name },
@@ -611,10 +577,10 @@ describe("postgresDriver against a real PostgreSQL", () => {
     const forever = "do $$ begin loop end loop; end $$";
     try {
       const looping = rejection(connection.query(forever, []));
-      await running(name, forever);
+      await running(sql, name, forever);
       await connection.close();
       assert.ok(await looping instanceof Error);
-      await noBackends(name);
+      await noBackends(sql, name);
     } finally {
       await sql.terminate(name);
     }
