@@ -39,26 +39,10 @@ export {
   TransactionFinishedError,
   TransactionRolledBackError,
 } from "./src/errors.ts";
-export type { AcquireTimeHistogram, PoolCounters, PoolMetrics } from "./src/metrics.ts";
+export type { AcquireTimeHistogram, PoolCounters, PoolMetrics } from "./src/pool_metrics.ts";
 export type { PoolObserver } from "./src/observer.ts";
 export {
-  metricsHandler,
-  type MetricsJson,
-  type MetricsSource,
-  type PoolJson,
-  PROMETHEUS_CONTENT_TYPE,
-} from "./src/metrics_handler.ts";
-export {
-  type ClusterErrorEvent,
-  type ClusterMemberInfo,
-  type ClusterMemberMetrics,
-  type ClusterMetrics,
-  type ClusterOptions,
-  ClusterPool,
-  type ClusterSession,
-  type ClusterTotals,
-  NoHealthyReplicaError,
-  PrimaryReadOnlyError,
-  ReplicationLagError,
-} from "./src/cluster.ts";
-export * from "./src/drivers/postgres.ts";
+  type PostgresCustomType,
+  postgresDriver,
+  type PostgresDriverOptions,
+} from "./src/drivers/postgres/mod.ts";

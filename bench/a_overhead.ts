@@ -13,7 +13,7 @@ import { Pool as TarnPool } from "tarn";
 import { measure } from "mitata";
 import { type Clock, systemClock } from "../src/clock.ts";
 import { ConnectionPool } from "../src/pool.ts";
-import { FakeDriver } from "../tests/_fake_driver.ts";
+import { FakeDriver } from "../tests/support/fake_driver.ts";
 import { bun, gc, now, smoke } from "./_runtime.ts";
 import { jain, median, medianOf, quantile, sorted } from "./_stats.ts";
 

@@ -7,7 +7,7 @@
  */
 
 import { ConnectionPool } from "../src/pool.ts";
-import { FakeDriver } from "../tests/_fake_driver.ts";
+import { FakeDriver } from "../tests/support/fake_driver.ts";
 import { gc, heapCountsAllocations, heapUsed, smoke } from "./_runtime.ts";
 import { median } from "./_stats.ts";
 

@@ -8,7 +8,7 @@
  */
 
 import { ConnectionPool } from "../src/pool.ts";
-import { FakeDriver } from "../tests/_fake_driver.ts";
+import { FakeDriver } from "../tests/support/fake_driver.ts";
 
 const OPS = 1_000;
 

@@ -15,7 +15,7 @@
  */
 
 import { ConnectionPool, postgresDriver } from "../mod.ts";
-import { metricsHandler } from "../src/metrics_handler.ts";
+import { metricsHandler } from "../src/metrics/mod.ts";
 
 /** One row of `example_items`, as the API returns it. */
 export interface Item {

@@ -11,7 +11,7 @@
 import process from "node:process";
 import { ConnectionPool, postgresDriver } from "../mod.ts";
 // The same throwaway server the integration tests use.
-import { startPostgres } from "../tests/_postgres.ts";
+import { startPostgres } from "../tests/support/postgres.ts";
 
 const CALLERS = 50;
 const QUERIES_PER_CALLER = 20;

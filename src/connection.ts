@@ -4,12 +4,7 @@
  * @module
  */
 
-import type { Clock } from "./clock.ts";
-import { validateDuration } from "./config.ts";
 import type { QueryResult } from "./driver.ts";
-import { ConnectionReleasedError, QueryTimeoutError } from "./errors.ts";
-import { withTimeout } from "./_deadline.ts";
-import type { PooledConnection } from "./_pooled_connection.ts";
 
 /**
  * Options for one statement.
@@ -78,80 +73,4 @@ export interface PoolConnection extends AsyncDisposable {
   release(): void;
   /** Whether `release()` has been called. */
   readonly released: boolean;
-}
-
-/** What a lent connection needs from the pool that lent it. */
-export interface Lender {
-  release(entry: PooledConnection): void;
-  /** The pool's clock, for statement timeouts. */
-  readonly clock: Clock;
-  /** Set when the driver classifies errors: told of each failed statement. */
-  readonly noteError: ((entry: PooledConnection, error: unknown) => void) | undefined;
-}
-
-/** One loan of a pooled connection: a fresh handle per `getConnection()`. */
-export class LentConnection implements PoolConnection {
-  readonly #lender: Lender;
-  #entry: PooledConnection | undefined;
-
-  constructor(lender: Lender, entry: PooledConnection) {
-    this.#lender = lender;
-    this.#entry = entry;
-  }
-
-  get released(): boolean {
-    return this.#entry === undefined;
-  }
-
-  execute<Row = Record<string, unknown>>(
-    text: string,
-    params: readonly unknown[] = [],
-    options?: ExecuteOptions,
-  ): Promise<QueryResult<Row>> {
-    const entry = this.#entry;
-    if (entry === undefined) return Promise.reject(new ConnectionReleasedError("execute"));
-    if (typeof text !== "string") {
-      return Promise.reject(
-        new TypeError(`Cannot execute: text must be a string, got ${typeof text}`),
-      );
-    }
-    if (!Array.isArray(params)) {
-      return Promise.reject(
-        new TypeError(`Cannot execute: params must be an array, got ${typeof params}`),
-      );
-    }
-    const connection = entry.driverConnection;
-    const signal = options?.signal;
-    let timeout = 0;
-    try {
-      timeout = validateDuration("Cannot execute: timeout", options?.timeout, 0);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const result = timeout === 0 ? connection.query(text, params, signal) : withTimeout(
-      this.#lender.clock,
-      timeout,
-      signal,
-      () => new QueryTimeoutError(timeout),
-      (bounded) => connection.query(text, params, bounded),
-    );
-    const noteError = this.#lender.noteError;
-    if (noteError === undefined) return result as Promise<QueryResult<Row>>;
-    return result.catch((error) => {
-      noteError(entry, error);
-      throw error;
-    }) as Promise<QueryResult<Row>>;
-  }
-
-  release(): void {
-    const entry = this.#entry;
-    if (entry === undefined) return;
-    this.#entry = undefined;
-    this.#lender.release(entry);
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    this.release();
-    return Promise.resolve();
-  }
 }

@@ -6,20 +6,17 @@
  */
 
 import { systemClock } from "./clock.ts";
-import { type PoolOptions, resolvePoolOptions, validateDuration } from "./config.ts";
+import type { PoolOptions } from "./config.ts";
 import type { ExecuteOptions, PoolConnection } from "./connection.ts";
 import type { QueryResult } from "./driver.ts";
 import { ConnectionLeakError, PoolClosedError } from "./errors.ts";
-import type { AcquireTimeHistogram, PoolMetrics } from "./metrics.ts";
+import type { AcquireTimeHistogram, PoolMetrics } from "./pool_metrics.ts";
 import type { PoolObserver } from "./observer.ts";
-import {
-  beginStatement,
-  OpenTransaction,
-  type Transaction,
-  type TransactionOptions,
-} from "./transaction.ts";
-import { PoolCore } from "./_core.ts";
-import { startMaintenance } from "./_maintenance.ts";
+import type { Transaction, TransactionOptions } from "./transaction.ts";
+import { PoolCore } from "./_core/core.ts";
+import { beginStatement, OpenTransaction } from "./_core/open_transaction.ts";
+import { resolvePoolOptions, validateDuration } from "./_core/options.ts";
+import { startMaintenance } from "./_core/maintenance.ts";
 
 /** The bounds of `getAcquireHistogram()`, in milliseconds. */
 const ACQUIRE_BOUNDS_MS: readonly number[] = [

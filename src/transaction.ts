@@ -5,9 +5,8 @@
  * @module
  */
 
-import type { ExecuteOptions, PoolConnection } from "./connection.ts";
+import type { ExecuteOptions } from "./connection.ts";
 import type { QueryResult } from "./driver.ts";
-import { TransactionFinishedError, TransactionRolledBackError } from "./errors.ts";
 
 /**
  * PostgreSQL's isolation levels.
@@ -24,13 +23,6 @@ export type IsolationLevel =
   | "read committed"
   | "repeatable read"
   | "serializable";
-
-const ISOLATION_LEVELS: ReadonlySet<string> = new Set<IsolationLevel>([
-  "read uncommitted",
-  "read committed",
-  "repeatable read",
-  "serializable",
-]);
 
 /**
  * How a transaction starts. Modes left out take the server's defaults.
@@ -107,100 +99,4 @@ export interface Transaction extends AsyncDisposable {
    * was lost before the outcome was known.
    */
   readonly status: "open" | "committed" | "rolled back";
-}
-
-/**
- * Builds the `BEGIN` statement for `options`.
- *
- * @throws {RangeError} An unknown isolation level.
- * @throws {TypeError} `readOnly` or `deferrable` not a boolean.
- */
-export function beginStatement(options: TransactionOptions = {}): string {
-  const { isolationLevel, readOnly, deferrable } = options;
-  const modes: string[] = [];
-  if (isolationLevel !== undefined) {
-    if (!ISOLATION_LEVELS.has(isolationLevel)) {
-      throw new RangeError(
-        `Cannot begin transaction: isolationLevel must be one of ${
-          [...ISOLATION_LEVELS].map((level) => `"${level}"`).join(", ")
-        }, got ${JSON.stringify(isolationLevel)}`,
-      );
-    }
-    modes.push(`isolation level ${isolationLevel}`);
-  }
-  if (readOnly !== undefined) modes.push(flag("readOnly", readOnly) ? "read only" : "read write");
-  if (deferrable !== undefined) {
-    modes.push(flag("deferrable", deferrable) ? "deferrable" : "not deferrable");
-  }
-  return modes.length === 0 ? "begin" : `begin ${modes.join(", ")}`;
-}
-
-function flag(name: string, value: unknown): boolean {
-  if (typeof value !== "boolean") {
-    throw new TypeError(`Cannot begin transaction: ${name} must be a boolean, got ${typeof value}`);
-  }
-  return value;
-}
-
-/** A transaction over a connection on which `BEGIN` has already run. */
-export class OpenTransaction implements Transaction {
-  readonly #connection: PoolConnection;
-  #status: Transaction["status"] = "open";
-
-  constructor(connection: PoolConnection) {
-    this.#connection = connection;
-  }
-
-  get status(): Transaction["status"] {
-    return this.#status;
-  }
-
-  execute<Row = Record<string, unknown>>(
-    text: string,
-    params?: readonly unknown[],
-    options?: ExecuteOptions,
-  ): Promise<QueryResult<Row>> {
-    if (this.#status !== "open") {
-      return Promise.reject(new TransactionFinishedError("execute", this.#status));
-    }
-    return this.#connection.execute<Row>(text, params, options);
-  }
-
-  async commit(): Promise<void> {
-    let command: string;
-    try {
-      ({ command } = await this.#end("commit", "committed"));
-    } catch (error) {
-      if (!(error instanceof TransactionFinishedError)) this.#status = "rolled back";
-      throw error;
-    }
-    // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not an error.
-    if (command === "ROLLBACK") {
-      this.#status = "rolled back";
-      throw new TransactionRolledBackError();
-    }
-  }
-
-  async rollback(): Promise<void> {
-    await this.#end("rollback", "rolled back");
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    if (this.#status === "open") await this.rollback();
-  }
-
-  async #end(
-    statement: "commit" | "rollback",
-    outcome: Transaction["status"],
-  ): Promise<QueryResult> {
-    if (this.#status !== "open") throw new TransactionFinishedError(statement, this.#status);
-    // Set before the round trip, so a second commit() or rollback() is refused at once.
-    this.#status = outcome;
-    try {
-      return await this.#connection.execute(statement);
-    } finally {
-      // A connection left dirty by a failed COMMIT or ROLLBACK is reset or closed by the pool.
-      this.#connection.release();
-    }
-  }
 }

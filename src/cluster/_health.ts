@@ -1,0 +1,162 @@
+/**
+ * One round of the cluster's health checks: every member is probed at once,
+ * each probe bounded by the probe timeout, then each member's standing is
+ * set from what it said. Changes for the worse go to the error hook.
+ *
+ * @module
+ */
+
+import type { Clock } from "../clock.ts";
+import { PoolError } from "../errors.ts";
+import { PrimaryReadOnlyError, ReplicationLagError } from "./errors.ts";
+import type { PrimaryWalHistory } from "./_lag.ts";
+import type { ClusterMember, MemberTrouble } from "./_member.ts";
+import { type PrimaryState, probePrimary, probeReplica, type ReplicaState } from "./_probes.ts";
+
+/** What a round needs besides the members. */
+export interface HealthSettings {
+  clock: Clock;
+  probeTimeout: number;
+  /** 0 means no limit. */
+  maxReplicationLag: number;
+  history: PrimaryWalHistory;
+  /** Aborts when the cluster closes: probes running stop, results are dropped, nothing is reported. */
+  stop: AbortSignal;
+  report(error: unknown, event: "healthCheck" | "replicationLag" | "role", member: string): void;
+}
+
+interface Answer<T> {
+  state?: T;
+  error?: unknown;
+  /** The clock's time when the answer came. */
+  at: number;
+}
+
+/** Probes `primary` and `replicas` and updates their standing. Never rejects. */
+export async function healthRound(
+  primary: ClusterMember,
+  replicas: readonly ClusterMember[],
+  settings: HealthSettings,
+): Promise<void> {
+  const failovers = replicas.map((replica) => replica.failovers);
+  const [primaryAnswer, ...replicaAnswers] = await Promise.all([
+    ask(primary, probePrimary, settings),
+    ...replicas.map((replica) => ask(replica, probeReplica, settings)),
+  ]);
+  if (settings.stop.aborted) return;
+  applyPrimary(primary, primaryAnswer, settings);
+  replicas.forEach((replica, i) => {
+    // A read found it unreachable while this round ran: the answer may predate that.
+    if (replica.failovers === failovers[i]) applyReplica(replica, replicaAnswers[i], settings);
+  });
+  let slowest: bigint | undefined;
+  for (const { replayLsn } of replicas) {
+    if (replayLsn !== undefined && (slowest === undefined || replayLsn < slowest)) {
+      slowest = replayLsn;
+    }
+  }
+  if (slowest !== undefined) settings.history.trim(slowest);
+}
+
+function ask<T>(
+  member: ClusterMember,
+  probe: (pool: ClusterMember["pool"], signal: AbortSignal) => Promise<T>,
+  { clock, probeTimeout, stop }: HealthSettings,
+): Promise<Answer<T>> {
+  const controller = new AbortController();
+  // A probe left running would hold its pool's close() for closeTimeout.
+  const onStop = () => controller.abort(stop.reason);
+  stop.addEventListener("abort", onStop);
+  const timer = clock.setTimeout(() => {
+    controller.abort(
+      new PoolError(
+        "HEALTH_CHECK_TIMEOUT",
+        `Cannot check "${member.name}": no answer within probeTimeout (${probeTimeout} ms)`,
+      ),
+    );
+  }, probeTimeout);
+  let answer: Promise<T>;
+  try {
+    answer = probe(member.pool, controller.signal);
+  } catch (error) {
+    answer = Promise.reject(error);
+  }
+  return answer.then(
+    (state) => ({ state, at: clock.now() }),
+    (error) => ({ error, at: clock.now() }),
+  ).finally(() => {
+    clock.clearTimeout(timer);
+    stop.removeEventListener("abort", onStop);
+  });
+}
+
+function applyPrimary(
+  primary: ClusterMember,
+  answer: Answer<PrimaryState>,
+  settings: HealthSettings,
+): void {
+  if (answer.state === undefined) {
+    primary.checksFailed++;
+    setTrouble(primary, "unreachable", answer.error, "healthCheck", settings);
+    return;
+  }
+  primary.checksPassed++;
+  const { readOnly, lsn } = answer.state;
+  if (lsn !== undefined) settings.history.record(answer.at, lsn);
+  if (readOnly && !primary.readOnly) primary.removals++;
+  primary.readOnly = readOnly;
+  if (readOnly) {
+    setTrouble(primary, "role", new PrimaryReadOnlyError(primary.name), "role", settings);
+  } else {
+    primary.trouble = undefined;
+  }
+}
+
+function applyReplica(
+  replica: ClusterMember,
+  answer: Answer<ReplicaState>,
+  settings: HealthSettings,
+): void {
+  if (answer.state === undefined) {
+    replica.checksFailed++;
+    setTrouble(replica, "unreachable", answer.error, "healthCheck", settings);
+    return;
+  }
+  replica.checksPassed++;
+  const { inRecovery, replayLsn } = answer.state;
+  if (!inRecovery) {
+    // Promoted: it follows no primary, so it may miss the primary's writes and has no lag to measure.
+    replica.lagMs = undefined;
+    replica.replayLsn = undefined;
+    const error = new PoolError(
+      "REPLICA_NOT_IN_RECOVERY",
+      `Replica "${replica.name}" is not in recovery (promoted?): out of rotation`,
+    );
+    setTrouble(replica, "role", error, "role", settings);
+    return;
+  }
+  replica.replayLsn = replayLsn;
+  const { history, maxReplicationLag } = settings;
+  // With the primary's position never seen, lag cannot be measured: the replica stays in.
+  replica.lagMs = history.known ? history.lag(replayLsn, answer.at) : undefined;
+  if (maxReplicationLag > 0 && replica.lagMs !== undefined && replica.lagMs > maxReplicationLag) {
+    const error = new ReplicationLagError(replica.name, replica.lagMs, maxReplicationLag);
+    setTrouble(replica, "lag", error, "replicationLag", settings);
+    return;
+  }
+  replica.trouble = undefined;
+}
+
+/** Marks `member` in trouble; a change of trouble is counted and reported once. */
+function setTrouble(
+  member: ClusterMember,
+  trouble: MemberTrouble,
+  error: unknown,
+  event: "healthCheck" | "replicationLag" | "role",
+  settings: HealthSettings,
+): void {
+  if (member.trouble === trouble) return;
+  if (member.trouble === undefined && member.role === "replica") member.removals++;
+  member.trouble = trouble;
+  settings.report(error, event, member.name);
+}

@@ -1,0 +1,101 @@
+import type { Clock } from "../clock.ts";
+import { describe, isClock, validateDuration } from "../_core/options.ts";
+import { ConnectionPool } from "../pool.ts";
+import type { ClusterErrorEvent, ClusterOptions } from "./options.ts";
+
+/** Options with every default filled in. */
+export interface ResolvedClusterOptions {
+  primary: ConnectionPool;
+  replicas: readonly ConnectionPool[];
+  healthInterval: number;
+  probeTimeout: number;
+  maxReplicationLag: number;
+  readFallback: "primary" | "fail";
+  readYourWritesWindow: number;
+  onError: ((error: unknown, event: ClusterErrorEvent, member: string) => void) | undefined;
+  clock: Clock | undefined;
+}
+
+const DURATION_DEFAULTS = {
+  healthInterval: 5_000,
+  probeTimeout: 2_000,
+  maxReplicationLag: 10_000,
+  readYourWritesWindow: 0,
+} as const;
+
+const KNOWN_OPTIONS = new Set<string>([
+  "primary",
+  "replicas",
+  "readFallback",
+  "onError",
+  "clock",
+  ...Object.keys(DURATION_DEFAULTS),
+]);
+
+const PREFIX = "Cannot create cluster:";
+
+/**
+ * Checks `options` and fills in the defaults.
+ *
+ * @throws {TypeError} An unknown option, an option of the wrong type, or a member that is not a ConnectionPool.
+ * @throws {RangeError} A duration out of range, an unknown `readFallback`, or a pool or name used twice.
+ */
+export function resolveClusterOptions(options: ClusterOptions): ResolvedClusterOptions {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`${PREFIX} options must be an object, got ${describe(options)}`);
+  }
+  for (const name of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(name)) throw new TypeError(`${PREFIX} unknown option "${name}"`);
+  }
+  const { primary, replicas, onError, clock } = options;
+  if (!(primary instanceof ConnectionPool)) {
+    throw new TypeError(`${PREFIX} primary must be a ConnectionPool, got ${describe(primary)}`);
+  }
+  if (!Array.isArray(replicas)) {
+    throw new TypeError(
+      `${PREFIX} replicas must be an array of ConnectionPool, got ${describe(replicas)}`,
+    );
+  }
+  const names = new Set([primary.name]);
+  const pools = new Set([primary]);
+  replicas.forEach((replica: unknown, i) => {
+    if (!(replica instanceof ConnectionPool)) {
+      throw new TypeError(
+        `${PREFIX} replicas[${i}] must be a ConnectionPool, got ${describe(replica)}`,
+      );
+    }
+    if (pools.has(replica)) {
+      throw new RangeError(`${PREFIX} replicas[${i}] is a pool already in the cluster`);
+    }
+    if (names.has(replica.name)) {
+      throw new RangeError(
+        `${PREFIX} replicas[${i}] is named "${replica.name}" like another member; give each pool its own name option`,
+      );
+    }
+    pools.add(replica);
+    names.add(replica.name);
+  });
+  if (onError !== undefined && typeof onError !== "function") {
+    throw new TypeError(`${PREFIX} onError must be a function, got ${describe(onError)}`);
+  }
+  if (clock !== undefined && !isClock(clock)) {
+    throw new TypeError(`${PREFIX} clock must implement Clock, got ${describe(clock)}`);
+  }
+  const readFallback = options.readFallback ?? "primary";
+  if (readFallback !== "primary" && readFallback !== "fail") {
+    throw new RangeError(
+      `${PREFIX} readFallback must be "primary" or "fail", got ${describe(readFallback)}`,
+    );
+  }
+  const durations = {} as Record<keyof typeof DURATION_DEFAULTS, number>;
+  for (const [name, fallback] of Object.entries(DURATION_DEFAULTS)) {
+    const key = name as keyof typeof DURATION_DEFAULTS;
+    durations[key] = validateDuration(`${PREFIX} ${name}`, options[key], fallback);
+  }
+  if (durations.probeTimeout < 1) {
+    throw new RangeError(
+      `${PREFIX} probeTimeout must be at least 1 millisecond (probes are always bounded), got ${durations.probeTimeout}`,
+    );
+  }
+  return { primary, replicas: [...replicas], ...durations, readFallback, onError, clock };
+}

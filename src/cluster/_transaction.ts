@@ -1,0 +1,72 @@
+/**
+ * A transaction that tells the cluster when it ends, so the member it runs on
+ * stops counting it as load.
+ *
+ * @module
+ */
+
+import type { ExecuteOptions } from "../connection.ts";
+import type { QueryResult } from "../driver.ts";
+import type { Transaction } from "../transaction.ts";
+
+/** Wraps a member pool's transaction; `done` runs once, when it is no longer open. */
+export class TrackedTransaction implements Transaction {
+  readonly #inner: Transaction;
+  #done: (() => void) | undefined;
+
+  constructor(inner: Transaction, done: () => void) {
+    this.#inner = inner;
+    this.#done = done;
+  }
+
+  get status(): Transaction["status"] {
+    return this.#inner.status;
+  }
+
+  execute<Row = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+    options?: ExecuteOptions,
+  ): Promise<QueryResult<Row>> {
+    return this.#inner.execute<Row>(text, params, options);
+  }
+
+  commit(): Promise<void> {
+    return this.#inner.commit().finally(() => this.#ended());
+  }
+
+  rollback(): Promise<void> {
+    return this.#inner.rollback().finally(() => this.#ended());
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.status === "open") await this.rollback();
+  }
+
+  #ended(): void {
+    if (this.#inner.status === "open") return;
+    const done = this.#done;
+    this.#done = undefined;
+    done?.();
+  }
+}
+
+/**
+ * Runs `fn` in `tx` as `ConnectionPool.transaction` does: commits when it
+ * returns, rolls back when it throws, and rethrows what it threw.
+ */
+export async function runInTransaction<T>(
+  tx: Transaction,
+  fn: (tx: Transaction) => Promise<T> | T,
+): Promise<T> {
+  let result: T;
+  try {
+    result = await fn(tx);
+  } catch (error) {
+    // The caller's error is the one to see; a failed rollback still releases the connection.
+    if (tx.status === "open") await tx.rollback().catch(() => {});
+    throw error;
+  }
+  if (tx.status === "open") await tx.commit();
+  return result;
+}

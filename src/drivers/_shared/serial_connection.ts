@@ -1,0 +1,326 @@
+import type { DriverConnection, QueryResult } from "../../driver.ts";
+import { connectionError } from "./sqlstate.ts";
+
+/** What a call does; `query` alone resolves with a result. */
+type Action = "query" | "ping" | "reset" | "discard";
+
+/** The parameters of a statement that has none; clients only read them. */
+export const NO_PARAMS: never[] = Object.freeze([]) as never[];
+
+const noop = () => {};
+/** For a microtask: cheaper than `queueMicrotask` in Deno. */
+const RESOLVED = Promise.resolve();
+/**
+ * What `DISCARD ALL` does, but `DEALLOCATE ALL`: the prepared statements
+ * the client has cached for this connection must stay.
+ */
+const DISCARD_SESSION = "close all; set session authorization default; reset all; unlisten *; " +
+  "select pg_advisory_unlock_all(); discard plans; discard temp; discard sequences";
+
+/**
+ * One call of `query`, `ping`, `reset` or `discard`: queued until the calls
+ * before it have finished, then on the wire, then done. A node of its
+ * connection's queue.
+ */
+export class Call<Statement, Cancel> {
+  /** Whether the caller's promise has settled: done, or aborted. */
+  settled = false;
+  /** Whether the client (or the socket's close) has ended the statement. */
+  ended = false;
+  /** The statement on the wire, once sent. */
+  query: Statement | undefined = undefined;
+  /** How far the driver has got in cancelling `query`, once it has begun. */
+  cancel: Cancel | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
+  next: Call<Statement, Cancel> | undefined = undefined;
+
+  constructor(
+    readonly action: Action,
+    readonly text: string,
+    readonly params: readonly unknown[],
+    readonly signal: AbortSignal | undefined,
+    readonly resolve: (value: unknown) => void,
+    readonly reject: (reason: unknown) => void,
+  ) {}
+}
+
+/**
+ * A connection over one socket of a client that never pipelines for it:
+ * calls run one at a time, in order, and once the socket has closed every
+ * call rejects without sending anything. A driver supplies how a statement
+ * is sent, read and cancelled, and how the socket is ended; it reports the
+ * socket's close with `socketClosed`.
+ */
+export abstract class SerialConnection<Statement extends PromiseLike<unknown>, Cancel>
+  implements DriverConnection {
+  /** Set as soon as `close()` is called or the socket has closed. */
+  #closed = false;
+  /** Set by the first `close()`: what every `close()` returns. */
+  #closing: Promise<void> | undefined;
+  /** What the close listener is told; set once the socket has closed. */
+  #closeReport: { error: Error | undefined } | undefined;
+  #listener: ((error?: unknown) => void) | undefined;
+  #markGone: () => void = noop;
+  /** Resolves when the client reports the socket closed. */
+  protected readonly gone: Promise<void> = new Promise((resolve) => this.#markGone = resolve);
+  /** Calls started and not yet finished, running or queued. */
+  #pending = 0;
+  /** Calls waiting for the connection, oldest first; calls run one at a time. */
+  #head: Call<Statement, Cancel> | undefined;
+  #tail: Call<Statement, Cancel> | undefined;
+  /** The call whose statement is on the wire, if any. */
+  #running: Call<Statement, Cancel> | undefined;
+  /** Set from a call's start until it has finished, its cancel request included. */
+  #busy = false;
+  /** Set while a microtask is due to start the next call. */
+  #scheduled = false;
+  /** Starts queued calls until one is on the wire; bound once, as a microtask. */
+  readonly #pump = () => this.#startNext();
+  /** The error that killed the connection, if one did. */
+  #failure: unknown;
+  /** Whether a transaction is open or failed, as far as the command tags tell. */
+  protected transaction = false;
+  /** Set behind a transaction pooler: the server session is not this connection's own. */
+  readonly #sharesSessions: boolean;
+
+  constructor(sharesSessions: boolean) {
+    this.#sharesSessions = sharesSessions;
+  }
+
+  get dirty(): boolean {
+    return this.#pending > 0 || this.transaction;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  query(
+    text: string,
+    params: readonly unknown[],
+    signal?: AbortSignal,
+  ): Promise<QueryResult> {
+    return this.#run("query", text, params, signal) as Promise<QueryResult>;
+  }
+
+  ping(signal?: AbortSignal): Promise<void> {
+    // An empty query: one round trip, nothing parsed, accepted even in a
+    // failed transaction.
+    return this.#run("ping", "", NO_PARAMS, signal) as Promise<void>;
+  }
+
+  reset(signal?: AbortSignal): Promise<void> {
+    if (!this.#closed && !signal?.aborted) this.cancelRunning();
+    return this.#run("reset", "rollback", NO_PARAMS, signal) as Promise<void>;
+  }
+
+  async discard(signal?: AbortSignal): Promise<void> {
+    if (this.#sharesSessions) {
+      // The pool refuses resetSession with this driver; this is for a caller without it.
+      throw new TypeError(
+        'Cannot discard the session: behind a pooler (pooler "transaction") it would reach another backend',
+      );
+    }
+    // Its statements refuse to run inside a transaction block.
+    await this.reset(signal);
+    await this.#run("discard", DISCARD_SESSION, NO_PARAMS, signal);
+  }
+
+  onClose(listener: (error?: unknown) => void): void {
+    this.#listener = listener;
+    if (this.#closeReport) this.#notify();
+  }
+
+  close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closed = true;
+      this.#closing = this.shutDown();
+    }
+    return this.#closing;
+  }
+
+  /**
+   * Puts a call's statement on the wire and returns it; or, when nothing can
+   * be sent, settles the call with `finish` and returns `undefined`. Never
+   * called for a reset with no transaction open.
+   */
+  protected abstract send(call: Call<Statement, Cancel>): Statement | undefined;
+
+  /**
+   * Settles a call whose statement has ended, with its result or error, by
+   * calling `finish` now or once its cancel request can no longer reach
+   * the next statement.
+   */
+  protected abstract conclude(call: Call<Statement, Cancel>, ok: boolean, value: unknown): void;
+
+  /** Asks the server to cancel a call's statement, if it is on the wire. */
+  protected abstract cancel(call: Call<Statement, Cancel>): Promise<void> | void;
+
+  /** Ends the socket without waiting for it to close. */
+  protected abstract endSocket(): void;
+
+  /**
+   * The rest of the first `close()`, once the connection counts as closed:
+   * resolves when the socket is gone, or has had its time; never rejects.
+   */
+  protected abstract shutDown(): Promise<void>;
+
+  /**
+   * Runs `task` once the client has rejected the statement of a socket that
+   * has closed: its own error is more precise than the one `task` gives.
+   */
+  protected abstract afterClientRejected(task: () => void): void;
+
+  /** Asks the server to cancel the statement on the wire, if any. */
+  protected cancelRunning(): Promise<void> | void {
+    return this.#running === undefined ? undefined : this.cancel(this.#running);
+  }
+
+  /**
+   * Runs one call once every earlier one has finished. The client would
+   * queue concurrent queries itself and, if the socket closed with one
+   * queued, reconnect to run it: a new session behind the pool's back.
+   */
+  #run(
+    action: Action,
+    text: string,
+    params: readonly unknown[],
+    signal: AbortSignal | undefined,
+  ): Promise<unknown> {
+    if (this.#closed) return Promise.reject(this.closedError(action));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    this.#pending++;
+    return new Promise((resolve, reject) => {
+      const call = new Call<Statement, Cancel>(action, text, params, signal, resolve, reject);
+      if (signal !== undefined) {
+        call.onAbort = () => {
+          this.#settle(call, false, signal.reason);
+          this.cancel(call);
+        };
+        signal.addEventListener("abort", call.onAbort, { once: true });
+      }
+      if (this.#tail === undefined) this.#head = call;
+      else this.#tail.next = call;
+      this.#tail = call;
+      // A microtask later, as a `close()` in the same step must find it unsent.
+      if (!this.#busy && !this.#scheduled) {
+        this.#scheduled = true;
+        RESOLVED.then(this.#pump);
+      }
+    });
+  }
+
+  /** Starts queued calls until one is on the wire or none is left. */
+  #startNext(): void {
+    this.#scheduled = false;
+    let call: Call<Statement, Cancel> | undefined;
+    while (!this.#busy && (call = this.#head) !== undefined) {
+      this.#head = call.next;
+      if (this.#head === undefined) this.#tail = undefined;
+      call.next = undefined;
+      this.#start(call);
+    }
+  }
+
+  #start(call: Call<Statement, Cancel>): void {
+    // Aborted while queued: nothing was sent.
+    if (call.settled) return this.finish(call, false, undefined);
+    if (this.#closed) return this.finish(call, false, this.closedError(call.action));
+    // A reset with no transaction open: nothing to send.
+    if (call.action === "reset" && !this.transaction) return this.finish(call, true, undefined);
+    const query = this.send(call);
+    if (query === undefined) return;
+    call.query = query;
+    this.#running = call;
+    this.#busy = true;
+    query.then(
+      (result) => this.#ended(call, true, result),
+      (error) => this.#ended(call, false, error),
+    );
+  }
+
+  /** The statement of the running call has ended, or the socket is gone. */
+  #ended(call: Call<Statement, Cancel>, ok: boolean, value: unknown): void {
+    if (call.ended) return;
+    call.ended = true;
+    this.#running = undefined;
+    this.conclude(call, ok, value);
+  }
+
+  /** Ends a call: settles its caller, unless it gave up, and starts the next one. */
+  protected finish(call: Call<Statement, Cancel>, ok: boolean, value: unknown): void {
+    if (call.onAbort !== undefined) call.signal!.removeEventListener("abort", call.onAbort);
+    // Before settling, so the caller sees `dirty` false once it resumes.
+    this.#pending--;
+    this.#settle(call, ok, value);
+    if (this.#busy) {
+      this.#busy = false;
+      this.#startNext();
+    }
+  }
+
+  #settle(call: Call<Statement, Cancel>, ok: boolean, value: unknown): void {
+    if (call.settled) return;
+    call.settled = true;
+    if (ok) call.resolve(value);
+    else call.reject(value);
+  }
+
+  /**
+   * A statement failed in a way that leaves the socket unusable. Stop using
+   * it now: the client reports the close only later, and a statement sent in
+   * between would never settle (postgres.js) or open a new socket (Bun).
+   */
+  protected fail(error: unknown): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#failure = error;
+    this.endSocket();
+  }
+
+  /**
+   * The client's `onclose`: the socket is gone, whoever closed it. `cause`
+   * is what the client said of why, reported when no failure is known.
+   * `endAgain` says whether to end the socket if the driver had not closed
+   * it, as a client that reconnects on its next statement needs.
+   */
+  protected socketClosed(cause: unknown, endAgain: boolean): void {
+    if (this.#closeReport) return;
+    const wasClosed = this.#closed;
+    this.#closed = true;
+    this.#closeReport = {
+      error: this.#closing ? undefined : connectionError(
+        "Connection lost: the server or the network closed it",
+        this.#failure ?? cause,
+      ),
+    };
+    this.#markGone();
+    if (endAgain && !wasClosed) this.endSocket();
+    const running = this.#running;
+    if (running !== undefined) {
+      this.afterClientRejected(() => this.#ended(running, false, this.closedError(running.action)));
+    }
+    if (this.#listener) this.#notify();
+  }
+
+  #notify(): void {
+    const listener = this.#listener;
+    const error = this.#closeReport?.error;
+    this.#listener = undefined;
+    queueMicrotask(() => {
+      try {
+        listener?.(error);
+      } catch {
+        // The listener is the pool's; its bug must not escape into the
+        // client's socket handler or the microtask queue.
+      }
+    });
+  }
+
+  protected closedError(action: string): Error {
+    return connectionError(
+      `Cannot ${action}: the connection is closed`,
+      this.#closeReport?.error,
+    );
+  }
+}

@@ -1,0 +1,170 @@
+import postgres from "postgres";
+import type { QueryResult } from "../../driver.ts";
+import { type Call, NO_PARAMS, SerialConnection } from "../_shared/serial_connection.ts";
+import { transactionOpenAfter } from "../_shared/transaction_state.ts";
+import { type ArrayType, arrayTypesFrom, FETCH_ARRAY_TYPES, installArrayTypes } from "./_arrays.ts";
+import { cancelStatement } from "./_cancel.ts";
+import { breaksConnection } from "./_errors.ts";
+import type { Options } from "./_resolve_options.ts";
+
+type Sql = postgres.Sql<Record<string, unknown>>;
+type Statement = postgres.PendingQuery<postgres.Row[]>;
+type Rows = postgres.RowList<postgres.Row[]>;
+/** A call of this driver; its `cancel` is the request to cancel its statement. */
+type PostgresCall = Call<Statement, Promise<void>>;
+
+const noop = () => {};
+/**
+ * The rows of a result as a plain array. postgres.js 3.4.9 resets its row
+ * index only when a statement completes, so after one that failed midway
+ * through its rows, the next result starts with that many holes; the rows
+ * themselves are right, so the holes are dropped.
+ */
+function rowsOf(result: Rows): Rows[number][] {
+  const rows = Array.from(result);
+  return rows.length > 0 && rows[0] === undefined ? rows.filter((row) => row !== undefined) : rows;
+}
+
+/** postgres.js's option for the simple protocol, missing from its types. */
+const SIMPLE = { simple: true } as unknown as { prepare: boolean };
+
+/** One pooled connection: a postgres.js instance with `max: 1`, so one socket. */
+export class PostgresConnection extends SerialConnection<Statement, Promise<void>> {
+  /** The postgres.js instance: `max: 1`, so one socket. */
+  readonly #sql: Sql;
+  /** How long `close()` waits for the socket to close, in milliseconds. */
+  readonly #closeTimeout: number;
+  /** `{ prepare, simple: false }`, as postgres.js takes it; it copies it per statement. */
+  readonly #statementOptions: { prepare: boolean };
+
+  private constructor(options: Options, sharesSessions: boolean) {
+    super(sharesSessions);
+    // `simple: false` is not in postgres.js's types; it makes an
+    // unparameterised query one statement too, so tags track reliably.
+    const prepare = options.prepare === true;
+    this.#statementOptions = { prepare, simple: false } as { prepare: boolean };
+    this.#closeTimeout = (options.connect_timeout ?? 30) * 1000;
+    this.#sql = postgres({
+      ...options,
+      // It says nothing of why, and reconnects only for a next statement,
+      // which a closed connection never sends.
+      onclose: () => this.socketClosed(undefined, false),
+    }) as unknown as Sql;
+  }
+
+  /**
+   * Opens a connection and makes its first round trip: the array type fetch
+   * when `arrayTypes` is not known yet, else an empty query.
+   */
+  static open(
+    options: Options,
+    sharesSessions: boolean,
+    arrayTypes: readonly ArrayType[] | undefined,
+    signal: AbortSignal,
+  ): Promise<{ connection: PostgresConnection; arrayTypes: readonly ArrayType[] }> {
+    const connection = new PostgresConnection(options, sharesSessions);
+    const sql = connection.#sql;
+    if (arrayTypes) installArrayTypes(sql.options, arrayTypes);
+    // postgres.js connects lazily: the first statement opens the socket.
+    const first: Statement = sql.unsafe(arrayTypes ? "" : FETCH_ARRAY_TYPES);
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        reject(signal.reason);
+        // Ending mid-handshake can strand a socket postgres.js is still
+        // opening, so let the attempt settle first. connect_timeout bounds
+        // that, except when a proxy hangs up during startup: postgres.js then
+        // retries forever, which the timer stops.
+        const timer = setTimeout(() => connection.endSocket(), connection.#closeTimeout);
+        const end = () => {
+          clearTimeout(timer);
+          connection.endSocket();
+        };
+        first.then(end, end);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      first.then(
+        (rows) => {
+          signal.removeEventListener("abort", onAbort);
+          if (signal.aborted) return;
+          const types = arrayTypes ?? arrayTypesFrom(rows);
+          if (!arrayTypes) installArrayTypes(sql.options, types);
+          if (connection.closed) {
+            const error = connection.closedError("connect");
+            connection.close().then(() => reject(error));
+          } else {
+            resolve({ connection, arrayTypes: types });
+          }
+        },
+        (error) => {
+          signal.removeEventListener("abort", onAbort);
+          if (signal.aborted) return;
+          connection.close().then(() => reject(error));
+        },
+      );
+    });
+  }
+
+  protected shutDown(): Promise<void> {
+    // The backend would otherwise run the statement to its end, and only
+    // read the Terminate message, and close the socket, after it.
+    const cancelled = this.cancelRunning();
+    this.endSocket();
+    // postgres.js only half-closes the socket and cannot destroy it; a
+    // server that never answers would hold close() until TCP gives up.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const patience = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#closeTimeout);
+    });
+    return Promise.all([Promise.race([this.gone, patience]), cancelled])
+      .then(() => clearTimeout(timer));
+  }
+
+  protected send(call: PostgresCall): Statement {
+    if (call.action === "query") {
+      // A copy, as the caller may change its array once the call returns.
+      const params = call.params.length === 0 ? NO_PARAMS : [...call.params] as never[];
+      return this.#sql.unsafe(call.text, params, this.#statementOptions);
+    }
+    // Several statements: one round trip with the simple protocol.
+    if (call.action === "discard") return this.#sql.unsafe(call.text, NO_PARAMS, SIMPLE);
+    return this.#sql.unsafe(call.text);
+  }
+
+  protected conclude(call: PostgresCall, ok: boolean, value: unknown): void {
+    if (ok) {
+      try {
+        value = this.#result(call, value as Rows);
+      } catch (error) {
+        // Unreachable: tracking and copying rows do not throw.
+        [ok, value] = [false, error];
+      }
+    } else if (breaksConnection(value)) this.fail(value);
+    // A cancel request still in flight could hit the next statement.
+    if (call.cancel !== undefined) {
+      call.cancel.then(() => this.finish(call, ok, value));
+    } else this.finish(call, ok, value);
+  }
+
+  /** What a call resolves with, once its statement succeeded. */
+  #result(call: PostgresCall, result: Rows): QueryResult | undefined {
+    if (call.action === "ping" || call.action === "discard") return undefined;
+    this.transaction = transactionOpenAfter(this.transaction, call.text, result.command);
+    if (call.action === "reset") return undefined;
+    return { rows: rowsOf(result), rowCount: result.count ?? 0, command: result.command ?? "" };
+  }
+
+  protected cancel(call: PostgresCall): Promise<void> | undefined {
+    if (call.query === undefined || call.ended) return undefined;
+    return call.cancel ??= cancelStatement(call.query);
+  }
+
+  /** Ends the socket with a Terminate message. */
+  protected endSocket(): void {
+    this.#sql.end({ timeout: 0 }).then(noop, noop);
+  }
+
+  /** postgres.js rejects the statement just before calling `onclose`. */
+  protected afterClientRejected(task: () => void): void {
+    queueMicrotask(task);
+  }
+}
