@@ -279,14 +279,15 @@ export class ConnectionPool implements AsyncDisposable {
    */
   getMetrics(): PoolMetrics {
     const core = this.#core;
+    const { ledger, connector: { connecting } } = core;
     return {
       ...core.counters,
       maxOpenConnections: core.options.maxOpenConns,
-      openConnections: core.entries.size + core.connecting,
-      inUse: core.inUse,
-      idle: core.idle.length,
-      connecting: core.connecting,
-      checking: core.checking,
+      openConnections: ledger.all.size + connecting,
+      inUse: ledger.inUse,
+      idle: ledger.idle.length,
+      connecting,
+      checking: ledger.checking + ledger.validating,
       waiting: core.waiters.size,
       acquireTimeP50: core.acquireTimes.percentile(0.5),
       acquireTimeP99: core.acquireTimes.percentile(0.99),
@@ -378,7 +379,7 @@ export class ConnectionPool implements AsyncDisposable {
    * ```
    */
   getUtilization(): number {
-    return this.#core.utilization.percent(this.#core.clock.now());
+    return this.#core.ledger.utilization.percent(this.#core.clock.now());
   }
 
   /**

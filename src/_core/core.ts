@@ -1,31 +1,26 @@
-import type { Clock, TimerHandle } from "../clock.ts";
+import type { Clock } from "../clock.ts";
 import type { PoolConnection } from "../connection.ts";
 import type { DriverConnection } from "../driver.ts";
 import {
-  AcquireTimeoutError,
   ConnectionAbandonedError,
   type ConnectionLeakError,
-  ConnectTimeoutError,
   PoolClosedError,
   PoolError,
   PoolExhaustedError,
 } from "../errors.ts";
-import { type PoolCounters, zeroCounters } from "../pool_metrics.ts";
 import type { PoolObserver } from "../observer.ts";
+import { type PoolCounters, zeroCounters } from "../pool_metrics.ts";
 import { BackgroundWork } from "./background.ts";
+import { checkOut } from "./checks.ts";
+import { Connector } from "./connector.ts";
+import { PoolEntry } from "./entry.ts";
 import { LatencyHistogram } from "./histogram.ts";
 import { LeakDetector } from "./leak_detector.ts";
+import { EntryLedger } from "./ledger.ts";
 import { type Lender, LentConnection } from "./lent_connection.ts";
 import type { ResolvedPoolOptions } from "./options.ts";
-import { resetThenRecycle, validateIdle } from "./maintenance.ts";
-import { PoolEntry } from "./entry.ts";
-import { UtilizationWindow } from "./utilization.ts";
-import { Waiter, WaitQueue } from "./wait_queue.ts";
-
-/** The first retry after a failed connect, in milliseconds; it doubles with each failure. */
-const RETRY_BASE_MS = 100;
-/** The longest wait between connect attempts while the server is unreachable. */
-const RETRY_MAX_MS = 5_000;
+import { Waiter } from "./wait_queue.ts";
+import { WaitingLine } from "./waiting_line.ts";
 
 /** Counters of connections retired by a limit. */
 export type LimitCounter =
@@ -36,56 +31,44 @@ export type LimitCounter =
   | "resetClosed";
 
 /**
- * The pool's mechanics: which connection is where, lending and taking back,
- * waiting in line, opening and retiring. `ConnectionPool` is its public face
- * and `_maintenance.ts` its timers; both reach its fields directly, so every
- * count changes in one place, synchronously with the state it counts.
+ * The pool's mechanics: lending and taking back, waiting in line, opening
+ * and retiring. `ConnectionPool` is its public face and `maintenance.ts`
+ * its timers; a connection's state changes only through `ledger.move()`.
  */
 export class PoolCore {
   readonly options: ResolvedPoolOptions;
   readonly clock: Clock;
   readonly background: BackgroundWork;
-  /** Every established connection, whatever its state. */
-  readonly entries = new Set<PoolEntry>();
-  /** Idle connections; the most recently released is last and lent first. */
-  readonly idle: PoolEntry[] = [];
-  readonly waiters = new WaitQueue<PoolConnection>();
+  readonly ledger: EntryLedger;
+  readonly waiters: WaitingLine;
+  readonly connector: Connector;
   readonly counters: PoolCounters = zeroCounters();
   readonly acquireTimes = new LatencyHistogram();
   /** Told of each timing as it happens; usually none, so every hand-off checks the length first. */
   readonly observers: PoolObserver[] = [];
-  readonly utilization: UtilizationWindow;
   /** Set only when `leakDetectionThreshold` is on. */
   readonly leaks: LeakDetector | undefined;
   /** Bumped by reset(): connections of an older generation are retired, not reused. */
   generation = 0;
-  inUse = 0;
-  /** Connections busy with a ping (health check or validation) or a reset after release. */
-  checking = 0;
-  connecting = 0;
-  /** Connections being pinged before hand-out: like connects, each will serve a waiter. */
-  validating = 0;
   closing = false;
   readonly #lender: Lender;
-  /** Connect failures since the last success: the exponent of the backoff. */
-  #connectFailures = 0;
-  /** Set while connects back off after a failure; fires the next attempt. */
-  #retryTimer: TimerHandle | undefined;
-  #lastConnectError: unknown;
-  #lastConnectErrorAt = -Infinity;
-  /**
-   * One timer for every waiter's acquire timeout, armed for the earliest
-   * deadline: a timer per waiter would cost more than the rest of a hand-off.
-   */
-  #deadlineTimer: TimerHandle | undefined;
-  #deadlineAt = Infinity;
-  /** Set while shutDown() waits for connections in use to come back. */
-  #onDrained: (() => void) | undefined;
 
   constructor(options: ResolvedPoolOptions, clock: Clock) {
     this.options = options;
     this.clock = clock;
     this.background = new BackgroundWork(clock, options.onError);
+    this.ledger = new EntryLedger(clock.now());
+    this.connector = new Connector(options, clock, this.background, {
+      connected: (connection, generation, startedAt) =>
+        this.#connected(connection, generation, startedAt),
+      failed: (error, generation) => this.#connectFailed(error, generation),
+      retry: () => this.#openForWaiters(),
+    });
+    this.waiters = new WaitingLine(
+      clock,
+      this.counters,
+      (since) => this.connector.lastErrorAt >= since ? this.connector.lastError : undefined,
+    );
     this.#lender = {
       release: (entry) => this.release(entry),
       clock,
@@ -93,7 +76,6 @@ export class PoolCore {
         ? undefined
         : (entry, error) => this.noteError(entry.generation, error),
     };
-    this.utilization = new UtilizationWindow(clock.now());
     const threshold = options.leakDetectionThreshold;
     if (threshold > 0) {
       this.leaks = new LeakDetector(
@@ -128,10 +110,11 @@ export class PoolCore {
     const entry = this.#takeIdle(now);
     if (entry !== undefined) return Promise.resolve(this.#lend(entry, now, 0, origin));
     const { maxWaiting, maxOpenConns } = this.options;
+    const { ledger, connector } = this;
     // A connection being validated will serve a waiter, like one being opened.
     if (
-      this.waiters.size >= maxWaiting + this.validating &&
-      this.entries.size + this.connecting >= maxOpenConns
+      this.waiters.size >= maxWaiting + ledger.validating &&
+      ledger.all.size + connector.connecting >= maxOpenConns
     ) {
       this.counters.acquireRejections++;
       return Promise.reject(new PoolExhaustedError(maxWaiting));
@@ -139,7 +122,8 @@ export class PoolCore {
     return new Promise((resolve, reject) => {
       const waiter = new Waiter<PoolConnection>(resolve, reject, now, timeout);
       waiter.origin = origin;
-      this.#enqueue(waiter, signal);
+      this.waiters.add(waiter, signal);
+      this.#openForWaiters();
     });
   }
 
@@ -149,7 +133,6 @@ export class PoolCore {
     if (entry.state !== "inUse") return;
     this.leaks?.unwatch(entry);
     const now = this.clock.now();
-    this.inUse--;
     entry.lastUsedAt = entry.provenAt = now;
     if (this.observers.length !== 0) this.#notify("released", now - entry.lentAt);
     const connection = entry.driverConnection;
@@ -158,10 +141,8 @@ export class PoolCore {
       (connection.dirty || this.options.resetSession) && !this.closing &&
       entry.generation === this.generation
     ) {
-      resetThenRecycle(this, entry);
+      this.#resetThenRecycle(entry);
     } else this.recycle(entry, now);
-    this.utilization.update(now, this.inUse, this.entries.size);
-    this.checkDrained();
   }
 
   /** Hands a usable connection to the oldest waiter, or keeps it idle, or retires it. */
@@ -170,15 +151,13 @@ export class PoolCore {
     if (entry.driverConnection.closed) return this.retire(entry, "connectionsLost");
     if (entry.generation !== this.generation) return this.retire(entry, "resetClosed");
     if (now >= entry.expiresAt) return this.retire(entry, "maxLifetimeClosed");
-    const waiter = this.waiters.shift();
+    const waiter = this.waiters.next(now);
     if (waiter !== undefined) {
-      this.#endWait(waiter, now);
       waiter.resolve(this.#lend(entry, now, now - waiter.since, waiter.origin));
-    } else if (this.idle.length >= this.options.maxIdleConns) {
+    } else if (this.ledger.idle.length >= this.options.maxIdleConns) {
       this.retire(entry, "maxIdleClosed");
     } else {
-      entry.state = "idle";
-      this.idle.push(entry);
+      this.ledger.move(entry, "idle", now);
     }
   }
 
@@ -191,14 +170,12 @@ export class PoolCore {
     return undefined;
   }
 
-  /** Closes a connection that is no longer in the idle set or lent out. */
+  /** Closes a connection, whatever its state, and opens another if a waiter needs one. */
   retire(entry: PoolEntry, counter?: LimitCounter): void {
-    entry.state = "closed";
     this.leaks?.unwatch(entry);
-    this.entries.delete(entry);
+    this.ledger.move(entry, "closed", this.clock.now());
     if (counter !== undefined) this.counters[counter]++;
     this.background.close(entry.driverConnection);
-    this.utilization.update(this.clock.now(), this.inUse, this.entries.size);
     this.#openForWaiters();
   }
 
@@ -207,7 +184,8 @@ export class PoolCore {
     if (this.closing) return;
     this.generation++;
     this.counters.poolResets++;
-    for (const entry of this.idle.splice(0)) this.retire(entry, "resetClosed");
+    const idle = this.ledger.idle;
+    while (idle.length > 0) this.retire(idle[idle.length - 1], "resetClosed");
   }
 
   /**
@@ -225,39 +203,30 @@ export class PoolCore {
     }
   }
 
-  /** Lets shutDown() go on once nothing is in use or being checked. */
-  checkDrained(): void {
-    if (this.#onDrained !== undefined && this.inUse + this.checking === 0) this.#onDrained();
-  }
-
   /**
    * Fails the waiters, closes the idle connections, waits up to
    * `closeTimeout` for the rest, then closes them under their holders.
    */
   async shutDown(): Promise<void> {
     this.closing = true;
-    if (this.#retryTimer !== undefined) this.clock.clearTimeout(this.#retryTimer);
-    for (let waiter; (waiter = this.waiters.shift()) !== undefined;) {
-      this.#endWait(waiter, this.clock.now());
-      waiter.reject(new PoolClosedError("Cannot get a connection: the pool closed while waiting"));
-    }
+    this.connector.stop();
+    this.waiters.rejectAll(
+      new PoolClosedError("Cannot get a connection: the pool closed while waiting"),
+    );
     this.background.abortAll(new PoolClosedError("Cannot finish: the pool is closing"));
-    for (const entry of this.idle.splice(0)) this.retire(entry);
-    if (this.inUse + this.checking > 0) {
+    const { ledger } = this;
+    while (ledger.idle.length > 0) this.retire(ledger.idle[ledger.idle.length - 1]);
+    if (ledger.busy > 0) {
       await new Promise<void>((resolve) => {
         const timer = this.clock.setTimeout(resolve, this.options.closeTimeout);
-        this.#onDrained = () => {
+        ledger.onDrained = () => {
           this.clock.clearTimeout(timer);
           resolve();
         };
       });
-      this.#onDrained = undefined;
+      ledger.onDrained = undefined;
       // Past the grace period: close what holders still have. Their release() is then a no-op.
-      for (const entry of this.entries) {
-        if (entry.state === "inUse") this.inUse--;
-        else if (entry.state === "checking") this.checking--;
-        this.retire(entry);
-      }
+      for (const entry of ledger.all) this.retire(entry);
     }
     await this.background.settled();
   }
@@ -270,11 +239,9 @@ export class PoolCore {
   ): PoolConnection {
     this.acquireTimes.record(waited);
     if (this.observers.length !== 0) this.#notify("acquired", waited);
-    entry.state = "inUse";
+    this.ledger.move(entry, "inUse", now);
     entry.lentAt = now;
-    this.inUse++;
     this.counters.acquireCount++;
-    this.utilization.update(now, this.inUse, this.entries.size);
     const handle = new LentConnection(this.#lender, entry);
     if (origin !== undefined) this.leaks!.watch(entry, origin, handle);
     return handle;
@@ -290,114 +257,84 @@ export class PoolCore {
     }
   }
 
+  /** The most recently used idle connection that is fit to lend, leaving it in the idle set. */
   #takeIdle(now: number): PoolEntry | undefined {
+    const idle = this.ledger.idle;
     const validateAfter = this.options.validateAfterIdle;
-    let entry: PoolEntry | undefined;
-    while ((entry = this.idle.pop()) !== undefined) {
+    while (idle.length > 0) {
+      const entry = idle[idle.length - 1];
       const limit = this.expiry(entry, now);
       if (limit !== undefined) this.retire(entry, limit);
       else if (validateAfter > 0 && now - entry.provenAt > validateAfter) {
         // Proven again before anyone gets it; meanwhile look for a fresher one.
-        validateIdle(this, entry);
+        this.#validate(entry);
       } else return entry;
     }
     return undefined;
   }
 
-  #enqueue(waiter: Waiter<PoolConnection>, signal: AbortSignal | undefined): void {
-    this.waiters.push(waiter);
-    this.counters.waitCount++;
-    if (waiter.deadline < this.#deadlineAt) this.#armDeadline(waiter.deadline, waiter.since);
-    if (signal !== undefined) {
-      waiter.signal = signal;
-      waiter.onAbort = () => this.#giveUp(waiter, signal.reason);
-      signal.addEventListener("abort", waiter.onAbort);
-    }
-    this.#openForWaiters();
+  /**
+   * Rolls back a connection released mid-transaction (or, with `resetSession`,
+   * clears its whole session), then reuses it, or closes it.
+   */
+  #resetThenRecycle(entry: PoolEntry): void {
+    const connection = entry.driverConnection;
+    checkOut(
+      this,
+      entry,
+      "checking",
+      "Cannot reset connection",
+      (signal) =>
+        this.options.resetSession && connection.discard !== undefined
+          ? connection.discard(signal)
+          : connection.reset(signal),
+      (end) => this.recycle(entry, end),
+      (error) => {
+        if (!this.closing) this.background.report(error, "reset");
+        // A reset that close() aborted lost nothing: the pool is closing the connection itself.
+        this.retire(entry, this.closing ? undefined : "connectionsLost");
+      },
+    );
   }
 
-  #armDeadline(at: number, now: number): void {
-    if (this.#deadlineTimer !== undefined) this.clock.clearTimeout(this.#deadlineTimer);
-    this.#deadlineAt = at;
-    this.#deadlineTimer = this.clock.setTimeout(() => this.#expireWaiters(), at - now);
-  }
-
-  /** Fails every waiter whose deadline has come, and arms the timer for the next. */
-  #expireWaiters(): void {
-    this.#deadlineTimer = undefined;
-    this.#deadlineAt = Infinity;
-    const now = this.clock.now();
-    let next = Infinity;
-    for (let waiter = this.waiters.first; waiter !== undefined;) {
-      const following = waiter.next;
-      if (waiter.deadline <= now) {
-        // During an outage the caller learns why no connection came.
-        const cause = this.#lastConnectErrorAt >= waiter.since ? this.#lastConnectError : undefined;
-        this.#giveUp(
-          waiter,
-          new AcquireTimeoutError(waiter.timeout, cause === undefined ? undefined : { cause }),
-        );
-      } else if (waiter.deadline < next) next = waiter.deadline;
-      waiter = following;
-    }
-    if (next < Infinity) this.#armDeadline(next, now);
-  }
-
-  #giveUp(waiter: Waiter<PoolConnection>, reason: unknown): void {
-    if (!waiter.queued) return;
-    this.waiters.remove(waiter);
-    this.#endWait(waiter, this.clock.now());
-    if (reason instanceof AcquireTimeoutError) this.counters.acquireTimeouts++;
-    waiter.reject(reason);
-  }
-
-  /** Ends the wait of a waiter taken out of the queue: its abort listener, and the timer once none waits. */
-  #endWait(waiter: Waiter<PoolConnection>, now: number): void {
-    if (this.waiters.size === 0 && this.#deadlineTimer !== undefined) {
-      this.clock.clearTimeout(this.#deadlineTimer);
-      this.#deadlineTimer = undefined;
-      this.#deadlineAt = Infinity;
-    }
-    if (waiter.onAbort !== undefined) waiter.signal!.removeEventListener("abort", waiter.onAbort);
-    this.counters.waitDuration += now - waiter.since;
+  /**
+   * Pings a connection idle past `validateAfterIdle` before it is handed out:
+   * it then goes to the oldest waiter, or back to the idle set. One that fails
+   * is closed, and a new connection is opened for the waiter it would have
+   * served, which so never sees the error.
+   */
+  #validate(entry: PoolEntry): void {
+    checkOut(
+      this,
+      entry,
+      "validating",
+      "Validation failed",
+      (signal) => entry.driverConnection.ping(signal),
+      (end) => this.recycle(entry, end),
+      (error) => {
+        if (!this.closing) {
+          this.counters.validationsFailed++;
+          this.background.report(error, "validation");
+        }
+        this.retire(entry);
+      },
+    );
   }
 
   /** Opens connections for waiters that no connect in flight will serve, unless backing off. */
   #openForWaiters(): void {
     const { maxOpenConns, maxConnecting } = this.options;
+    const { ledger, connector } = this;
     while (
-      !this.closing && this.#retryTimer === undefined &&
-      this.waiters.size > this.connecting + this.validating &&
-      this.entries.size + this.connecting < maxOpenConns && this.connecting < maxConnecting
-    ) this.#connect();
-  }
-
-  #connect(): void {
-    this.connecting++;
-    const generation = this.generation;
-    const startedAt = this.clock.now();
-    const timeout = this.options.connectTimeout;
-    const attempt = this.background.bounded(
-      timeout,
-      () => new ConnectTimeoutError(timeout),
-      (signal) => this.options.driver.connect(signal),
-      (late) => this.background.close(late),
-    );
-    this.background.track(attempt.then(
-      (connection) => this.#connected(connection, generation, startedAt),
-      (error) => this.#connectFailed(error, generation),
-    ));
+      !this.closing && !connector.backingOff &&
+      this.waiters.size > connector.connecting + ledger.validating &&
+      ledger.all.size + connector.connecting < maxOpenConns &&
+      connector.connecting < maxConnecting
+    ) connector.connect(this.generation);
   }
 
   #connected(connection: DriverConnection, generation: number, startedAt: number): void {
-    this.connecting--;
     if (this.closing) return this.background.close(connection);
-    this.#connectFailures = 0;
-    if (this.#retryTimer !== undefined) {
-      // Another attempt got through: the server is back, stop backing off.
-      this.clock.clearTimeout(this.#retryTimer);
-      this.#retryTimer = undefined;
-    }
     const now = this.clock.now();
     if (this.observers.length !== 0) this.#notify("connected", now - startedAt);
     const { connMaxLifetime, connMaxLifetimeJitter } = this.options;
@@ -408,43 +345,27 @@ export class PoolCore {
       expiresAt = now + connMaxLifetime - connMaxLifetimeJitter * random;
     }
     const entry = new PoolEntry(connection, expiresAt, now, generation);
-    this.entries.add(entry);
+    this.ledger.add(entry);
     this.counters.connectionsCreated++;
     connection.onClose((error) => this.#lost(entry, error));
     this.recycle(entry, now);
-    this.utilization.update(now, this.inUse, this.entries.size);
     this.#openForWaiters();
   }
 
   #connectFailed(error: unknown, generation: number): void {
-    this.connecting--;
     if (this.closing) return;
     this.noteError(generation, error);
-    const now = this.clock.now();
     this.counters.connectErrors++;
-    this.#lastConnectError = error;
-    this.#lastConnectErrorAt = now;
     if (!(this.options.driver.canRetryConnect?.(error) ?? true)) {
       // A bad password or a missing database fails every waiter now, not at
       // its timeout; a later caller tries once more.
-      if (this.waiters.size === 0) return this.background.report(error, "connect");
-      for (let waiter; (waiter = this.waiters.shift()) !== undefined;) {
-        this.#endWait(waiter, now);
-        waiter.reject(error);
-      }
+      if (this.waiters.size === 0) this.background.report(error, "connect");
+      else this.waiters.rejectAll(error);
       return;
     }
-    // The server may come back: waiters keep waiting, and the next attempt
-    // waits 100 ms, doubling up to 5 s, each delay jittered to between half
-    // and all of that, so pools that lost the server together do not return together.
+    // The server may come back: waiters keep waiting for the connector's next attempt.
     this.background.report(error, "connect");
-    if (this.#retryTimer !== undefined) return;
-    const ceiling = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** this.#connectFailures++);
-    const delay = ceiling * (0.5 + 0.5 * (this.clock.random?.() ?? Math.random()));
-    this.#retryTimer = this.clock.setTimeout(() => {
-      this.#retryTimer = undefined;
-      this.#openForWaiters();
-    }, delay);
+    this.connector.backOff();
   }
 
   /** Called by the driver when a connection closes, whoever closed it. */
@@ -452,7 +373,6 @@ export class PoolCore {
     if (error !== undefined) this.noteError(entry.generation, error);
     // In use or checking: its holder, or the check, finds out and retires it.
     if (entry.state !== "idle") return;
-    this.idle.splice(this.idle.indexOf(entry), 1);
     this.retire(entry, "connectionsLost");
     this.background.report(
       error ?? new PoolError("CONNECTION_LOST", "An idle connection closed on its own"),

@@ -1,12 +1,23 @@
 import type { TimerHandle } from "../clock.ts";
 import type { DriverConnection } from "../driver.ts";
 
-/** Where a connection is: each state is one count in the metrics. */
-export type ConnectionState = "idle" | "inUse" | "checking" | "closed";
+/**
+ * Where a connection is. Only `EntryLedger.move()` changes it, and each
+ * state but `new` and `closed` is one count in the metrics.
+ *
+ * - `new`: just opened, not yet placed.
+ * - `idle`: in the idle set, ready to lend.
+ * - `inUse`: lent to a caller.
+ * - `checking`: busy with the pool's own round trip: a health check, or a
+ *   reset after release.
+ * - `validating`: pinged before hand-out; like a connect, it will serve a waiter.
+ * - `closed`: retired; no longer counted.
+ */
+export type EntryState = "new" | "idle" | "inUse" | "checking" | "validating" | "closed";
 
 /** The pool's record of one established connection: its state, its times, its loans. */
 export class PoolEntry {
-  state: ConnectionState = "idle";
+  state: EntryState = "new";
   /** When it was last released, or opened: the start of its idle time. */
   lastUsedAt: number;
   /** When it last proved to work: released after use, opened, or pinged. */
