@@ -21,7 +21,7 @@
  */
 
 export { type AcquireOptions, ConnectionPool } from "./src/pool.ts";
-export type { PoolErrorEvent, PoolOptions } from "./src/config.ts";
+export type { PoolOptions } from "./src/config.ts";
 export type { ExecuteOptions, PoolConnection } from "./src/connection.ts";
 export type { IsolationLevel, Transaction, TransactionOptions } from "./src/transaction.ts";
 export type { Driver, DriverConnection, QueryResult, ServerErrorKind } from "./src/driver.ts";
@@ -34,6 +34,8 @@ export {
   ConnectTimeoutError,
   PoolClosedError,
   PoolError,
+  type PoolErrorCode,
+  type PoolErrorEvent,
   PoolExhaustedError,
   QueryTimeoutError,
   TransactionFinishedError,

@@ -6,39 +6,7 @@
 
 import type { Clock } from "./clock.ts";
 import type { Driver } from "./driver.ts";
-
-/**
- * Where a background failure happened, told to the `onError` hook.
- *
- * - `"connect"`: opening a connection failed. A failure the driver deems
- *   permanent goes to the waiting callers instead, if there are any.
- * - `"healthCheck"`: a periodic ping failed; the connection was closed.
- * - `"validation"`: the ping of a connection idle past `validateAfterIdle`
- *   failed before hand-out; the connection was closed, and the caller got
- *   another one.
- * - `"reset"`: rolling back a connection released mid-transaction failed;
- *   the connection was closed.
- * - `"connectionLost"`: an idle connection closed on its own (the server or
- *   the network ended it).
- * - `"close"`: closing a connection failed.
- * - `"failover"`: an error said the server is gone or read-only (see
- *   `Driver.classifyError`); every connection was retired, as by `pool.reset()`.
- * - `"leak"`: a connection has been held longer than
- *   `leakDetectionThreshold`; the error is a `ConnectionLeakError` whose
- *   stack is that of the `getConnection()` call that took it.
- * - `"observer"`: a `PoolObserver` registered with
- *   `pool.observe()` threw; the pool went on.
- */
-export type PoolErrorEvent =
-  | "connect"
-  | "healthCheck"
-  | "validation"
-  | "reset"
-  | "connectionLost"
-  | "close"
-  | "failover"
-  | "leak"
-  | "observer";
+import type { PoolErrorEvent } from "./errors.ts";
 
 /**
  * Options for {@linkcode ConnectionPool}. Every duration is in milliseconds.

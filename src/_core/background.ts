@@ -1,5 +1,5 @@
 import type { Clock } from "../clock.ts";
-import type { PoolErrorEvent } from "../config.ts";
+import type { PoolErrorEvent } from "../errors.ts";
 import type { DriverConnection } from "../driver.ts";
 import { withDeadline } from "./deadline.ts";
 

@@ -1,5 +1,6 @@
 import type { Clock } from "../clock.ts";
-import type { PoolErrorEvent, PoolOptions } from "../config.ts";
+import type { PoolOptions } from "../config.ts";
+import type { PoolErrorEvent } from "../errors.ts";
 import type { Driver } from "../driver.ts";
 
 /** Options with every default filled in. */

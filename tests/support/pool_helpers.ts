@@ -7,7 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import type { PoolErrorEvent, PoolOptions } from "../../src/config.ts";
+import type { PoolOptions } from "../../src/config.ts";
+import type { PoolErrorEvent } from "../../src/errors.ts";
 import type { PoolConnection } from "../../src/connection.ts";
 import { ConnectionPool } from "../../src/pool.ts";
 import { type FakeConnection, FakeDriver } from "./fake_driver.ts";

@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { PoolErrorEvent } from "../../src/config.ts";
+import type { PoolErrorEvent } from "../../src/errors.ts";
 import type { PoolConnection } from "../../src/connection.ts";
 import {
   AcquireTimeoutError,
