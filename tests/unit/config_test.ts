@@ -71,31 +71,6 @@ function assertRefused(
 }
 
 describe("pool options", () => {
-  it("fills in every default when only a driver is given", () => {
-    assert.deepEqual(resolvePoolOptions({ driver }), {
-      driver,
-      name: "default",
-      maxOpenConns: 10,
-      maxIdleConns: 10,
-      connMaxLifetime: 1_800_000,
-      connMaxLifetimeJitter: 180_000,
-      connMaxIdleTime: 600_000,
-      healthInterval: 30_000,
-      acquireTimeout: 30_000,
-      connectTimeout: 10_000,
-      checkTimeout: 5_000,
-      validateAfterIdle: 1_000,
-      closeTimeout: 10_000,
-      leakDetectionThreshold: 0,
-      maxWaiting: Infinity,
-      maxConnecting: 4,
-      resetOnReadOnly: false,
-      resetSession: false,
-      onError: undefined,
-      clock: undefined,
-    });
-  });
-
   it("defaults maxIdleConns to maxOpenConns", () => {
     assert.equal(resolvePoolOptions({ driver, maxOpenConns: 3 }).maxIdleConns, 3);
     assert.equal(resolvePoolOptions({ driver, maxOpenConns: 3, maxIdleConns: 0 }).maxIdleConns, 0);
