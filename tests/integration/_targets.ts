@@ -73,7 +73,7 @@ export function bunSqlTarget(server: TestPostgres): IntegrationTarget {
 
 /**
  * Tests of the suite that cannot hold behind a transaction pooler, with the
- * reason; `pgbouncer_test.ts` covers what each checks where it applies.
+ * reason; the `pgbouncer_*_test.ts` files cover what each checks where it applies.
  */
 const NOT_BEHIND_TRANSACTION_POOLER: Readonly<Record<string, string>> = {
   "notices an idle backend terminated by the server and replaces it":
@@ -81,9 +81,9 @@ const NOT_BEHIND_TRANSACTION_POOLER: Readonly<Record<string, string>> = {
   "retires a connection whose backend was terminated while in use":
     "outside a transaction the connection holds no backend: the pid it read is back in PgBouncer's pool, so terminating it cannot fail the connection's next statement",
   "fails every waiting caller at once on a wrong password, without retrying":
-    "PgBouncer refuses a wrong password with SQLSTATE 08P01, not 28P01 (pgbouncer_test.ts checks that every caller fails at once)",
+    "PgBouncer refuses a wrong password with SQLSTATE 08P01, not 28P01 (pgbouncer_failures_test.ts checks that every caller fails at once)",
   "clears settings, temporary tables, listeners and advisory locks on release with resetSession":
-    "the pool refuses resetSession with a driver that shares sessions (pgbouncer_test.ts checks the refusal)",
+    "the pool refuses resetSession with a driver that shares sessions (pgbouncer_pooler_option_test.ts checks the refusal)",
 };
 
 /** Whether this runtime has Bun.SQL. */

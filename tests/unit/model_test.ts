@@ -1,7 +1,8 @@
 import { describe, it } from "node:test";
 import process from "node:process";
 import fc from "fast-check";
-import { commandArbitrary, configArbitrary, ModelRun, stats } from "./_model.ts";
+import { commandArbitrary, configArbitrary } from "./_model_commands.ts";
+import { ModelRun, stats } from "./_model.ts";
 
 // MODEL_SEED and MODEL_RUNS explore further: MODEL_SEED=$RANDOM MODEL_RUNS=3000 deno test -A tests/model_test.ts
 const seed = Number(process.env.MODEL_SEED ?? 20_251_126);
