@@ -109,6 +109,17 @@ export interface PoolOptions {
    */
   maxConnecting?: number;
   /**
+   * The most single statements `pool.execute` may have in flight on one
+   * connection at once (pipelining), once every connection is busy and no
+   * more may open. Only autocommit statements the driver deems safe share a
+   * connection, never one lent by `getConnection`, `beginTx` or
+   * `transaction`; see docs/pipelining.md. An integer of at least 0; 0
+   * turns pipelining off.
+   *
+   * @default {10}
+   */
+  maxPipeline?: number;
+  /**
    * Milliseconds a caller may hold a connection before the pool reports it
    * to `onError` as a `"leak"`, once per loan, with the stack of its
    * `getConnection()` call. 0 turns leak detection off.

@@ -73,6 +73,26 @@ export interface DriverConnection {
     params: readonly unknown[],
     signal?: AbortSignal,
   ): Promise<QueryResult>;
+  /**
+   * Runs one autocommit statement that may share the connection with others
+   * sent the same way and still in flight (pipelining): it is sent at once,
+   * behind them, with a synchronisation point of its own, so its failure
+   * fails no other statement. Called only for statements
+   * `Driver.pipelinable` accepted, and only while no other call (`query`,
+   * `ping`, `reset`) is in flight.
+   *
+   * When `signal` aborts, the call rejects with its reason at once; the
+   * driver asks the server to cancel the statement only while nothing else
+   * is in flight on the connection, as a cancel request stops whatever the
+   * session runs when it arrives. Otherwise the statement runs to its end
+   * and its result is dropped. Optional; implement it together with
+   * `Driver.pipelinable`.
+   */
+  pipeline?(
+    text: string,
+    params: readonly unknown[],
+    signal?: AbortSignal,
+  ): Promise<QueryResult>;
   /** Makes one round trip to prove the connection works. */
   ping(signal?: AbortSignal): Promise<void>;
   /**
@@ -147,6 +167,14 @@ export interface Driver {
    * `resetOnReadOnly`). Optional; without it, errors concern one connection.
    */
   classifyError?(error: unknown): ServerErrorKind | undefined;
+  /**
+   * Whether a statement may share a connection with others in flight
+   * (see `DriverConnection.pipeline`): true only for an autocommit
+   * statement that cannot open a transaction or change what the statements
+   * after it see. Called for every `pool.execute`, so it must be cheap.
+   * Optional; without it the pool never pipelines.
+   */
+  pipelinable?(text: string): boolean;
   /**
    * True when the server sessions behind the driver's connections are shared
    * between clients, one transaction at a time, as behind PgBouncer in

@@ -15,7 +15,8 @@ import type { PoolObserver } from "./observer.ts";
 import type { Transaction, TransactionOptions } from "./transaction.ts";
 import { PoolCore } from "./_core/core.ts";
 import { beginStatement, OpenTransaction } from "./_core/open_transaction.ts";
-import { resolvePoolOptions, validateDuration } from "./_core/options.ts";
+import { checkStatement } from "./_core/lent_connection.ts";
+import { checkSignal, resolvePoolOptions, validateDuration } from "./_core/options.ts";
 import { startMaintenance } from "./_core/maintenance.ts";
 
 /** The bounds of `getAcquireHistogram()`, in milliseconds. */
@@ -139,15 +140,9 @@ export class ConnectionPool implements AsyncDisposable {
     let signal: AbortSignal | undefined;
     if (options != null) {
       signal = options.signal;
-      if (signal !== undefined && !(signal instanceof AbortSignal)) {
-        return Promise.reject(
-          new TypeError(
-            `Cannot get a connection: signal must be an AbortSignal, got ${typeof signal}`,
-          ),
-        );
-      }
-      if (signal?.aborted) return Promise.reject(signal.reason);
       try {
+        checkSignal("Cannot get a connection", signal);
+        if (signal?.aborted) return Promise.reject(signal.reason);
         timeout = validateDuration("Cannot get a connection: timeout", options.timeout, timeout);
       } catch (error) {
         return Promise.reject(error);
@@ -176,10 +171,41 @@ export class ConnectionPool implements AsyncDisposable {
    * const { rowCount } = await pool.execute("insert into users (name) values ($1)", ["John"]);
    * ```
    */
-  async execute<Row = Record<string, unknown>>(
+  execute<Row = Record<string, unknown>>(
     text: string,
-    params?: readonly unknown[],
+    params: readonly unknown[] = [],
     options?: ExecuteOptions,
+  ): Promise<QueryResult<Row>> {
+    const core = this.#core;
+    if (
+      core.pipelines === undefined || core.closing || typeof text !== "string" ||
+      core.options.driver.pipelinable?.(text) !== true
+    ) return this.#executeAlone(text, params, options);
+    const signal = options?.signal;
+    let timeout: number;
+    try {
+      timeout = checkStatement(text, params, options);
+      checkSignal("Cannot execute", signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return core.executeShared(
+      text,
+      params,
+      signal,
+      timeout,
+      core.options.acquireTimeout,
+    ) as Promise<
+      QueryResult<Row>
+    >;
+  }
+
+  /** Runs one statement on a connection of its own, then releases it. */
+  async #executeAlone<Row>(
+    text: string,
+    params: readonly unknown[],
+    options: ExecuteOptions | undefined,
   ): Promise<QueryResult<Row>> {
     // The timeout is the statement's alone; the wait for a connection has its own.
     const connection = await this.getConnection({ signal: options?.signal });

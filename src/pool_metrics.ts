@@ -27,6 +27,11 @@ export interface PoolCounters {
   acquireTimeouts: number;
   /** `getConnection()` calls refused at once with `PoolExhaustedError` (`maxWaiting`). */
   acquireRejections: number;
+  /**
+   * Statements `pool.execute` sent on a connection that already had one in
+   * flight (pipelining; see `maxPipeline`).
+   */
+  pipelinedStatements: number;
   /** Connections the driver opened. */
   connectionsCreated: number;
   /** Attempts to open a connection that failed or timed out. */
@@ -121,6 +126,7 @@ export function zeroCounters(): PoolCounters {
     waitDuration: 0,
     acquireTimeouts: 0,
     acquireRejections: 0,
+    pipelinedStatements: 0,
     connectionsCreated: 0,
     connectErrors: 0,
     maxIdleClosed: 0,

@@ -1,24 +1,27 @@
 import type { Clock } from "../clock.ts";
 import type { PoolConnection } from "../connection.ts";
-import type { DriverConnection } from "../driver.ts";
+import type { DriverConnection, QueryResult } from "../driver.ts";
 import {
   ConnectionAbandonedError,
   type ConnectionLeakError,
   PoolClosedError,
   PoolError,
   PoolExhaustedError,
+  QueryTimeoutError,
 } from "../errors.ts";
 import type { PoolObserver } from "../observer.ts";
 import { type PoolCounters, zeroCounters } from "../pool_metrics.ts";
 import { BackgroundWork } from "./background.ts";
 import { checkOut } from "./checks.ts";
 import { Connector } from "./connector.ts";
+import { withTimeout } from "./deadline.ts";
 import { PoolEntry } from "./entry.ts";
 import { LatencyHistogram } from "./histogram.ts";
 import { LeakDetector } from "./leak_detector.ts";
 import { EntryLedger } from "./ledger.ts";
 import { type Lender, LentConnection } from "./lent_connection.ts";
 import type { ResolvedPoolOptions } from "./options.ts";
+import { Pipelines } from "./pipelines.ts";
 import { Waiter } from "./wait_queue.ts";
 import { WaitingLine } from "./waiting_line.ts";
 
@@ -48,6 +51,8 @@ export class PoolCore {
   readonly observers: PoolObserver[] = [];
   /** Set only when `leakDetectionThreshold` is on. */
   readonly leaks: LeakDetector | undefined;
+  /** Set only when `maxPipeline` is on; used only for statements the driver deems pipelinable. */
+  readonly pipelines: Pipelines | undefined;
   /** Bumped by reset(): connections of an older generation are retired, not reused. */
   generation = 0;
   closing = false;
@@ -76,6 +81,7 @@ export class PoolCore {
         ? undefined
         : (entry, error) => this.noteError(entry.generation, error),
     };
+    if (options.maxPipeline > 0) this.pipelines = new Pipelines(options.maxPipeline);
     const threshold = options.leakDetectionThreshold;
     if (threshold > 0) {
       this.leaks = new LeakDetector(
@@ -109,20 +115,42 @@ export class PoolCore {
     const now = this.clock.now();
     const entry = this.#takeIdle(now);
     if (entry !== undefined) return Promise.resolve(this.#lend(entry, now, 0, origin));
-    const { maxWaiting, maxOpenConns } = this.options;
-    const { ledger, connector } = this;
-    // A connection being validated will serve a waiter, like one being opened.
-    if (
-      this.waiters.size >= maxWaiting + ledger.validating &&
-      ledger.all.size + connector.connecting >= maxOpenConns
-    ) {
-      this.counters.acquireRejections++;
-      return Promise.reject(new PoolExhaustedError(maxWaiting));
-    }
+    if (this.#full()) return this.#refuse();
     return new Promise((resolve, reject) => {
-      const waiter = new Waiter<PoolConnection>(resolve, reject, now, timeout);
-      waiter.origin = origin;
-      this.waiters.add(waiter, signal);
+      const serve = (entry: PoolEntry, at: number) =>
+        resolve(this.#lend(entry, at, at - now, origin));
+      this.waiters.add(new Waiter(serve, reject, now, timeout), signal);
+      this.#openForWaiters();
+    });
+  }
+
+  /**
+   * Runs one statement that may share a connection with others like it
+   * (`pipelines` is set, and the driver deemed the statement pipelinable):
+   * on an idle connection; else, when no more may open and nobody waits
+   * ahead, pipelined on the shared connection with the fewest in flight;
+   * else after waiting in line like any caller. Arguments are checked.
+   */
+  executeShared(
+    text: string,
+    params: readonly unknown[],
+    signal: AbortSignal | undefined,
+    timeout: number,
+    acquireTimeout: number,
+  ): Promise<QueryResult> {
+    const now = this.clock.now();
+    const run = (entry: PoolEntry, at: number) =>
+      this.#runShared(entry, at, at - now, text, params, signal, timeout);
+    const idle = this.#takeIdle(now);
+    if (idle !== undefined) return run(idle, now);
+    if (this.waiters.size <= this.#coming() && this.#atMost()) {
+      const busy = this.pipelines!.pick(now, this.generation);
+      if (busy !== undefined) return run(busy, now);
+    }
+    if (this.#full()) return this.#refuse();
+    return new Promise((resolve, reject) => {
+      const serve = (entry: PoolEntry, at: number) => resolve(run(entry, at));
+      this.waiters.add(new Waiter(serve, reject, now, acquireTimeout, true), signal);
       this.#openForWaiters();
     });
   }
@@ -153,7 +181,8 @@ export class PoolCore {
     if (now >= entry.expiresAt) return this.retire(entry, "maxLifetimeClosed");
     const waiter = this.waiters.next(now);
     if (waiter !== undefined) {
-      waiter.resolve(this.#lend(entry, now, now - waiter.since, waiter.origin));
+      waiter.serve(entry, now);
+      if (waiter.shared) this.#dispatchShared(now);
     } else if (this.ledger.idle.length >= this.options.maxIdleConns) {
       this.retire(entry, "maxIdleClosed");
     } else {
@@ -247,6 +276,98 @@ export class PoolCore {
     return handle;
   }
 
+  /** Whether no more connections may open. */
+  #atMost(): boolean {
+    return this.ledger.all.size + this.connector.connecting >= this.options.maxOpenConns;
+  }
+
+  /** Connections on their way to waiters: being opened, or validated before hand-out. */
+  #coming(): number {
+    return this.connector.connecting + this.ledger.validating;
+  }
+
+  /** Whether a caller must be refused rather than queued: see `maxWaiting`. */
+  #full(): boolean {
+    // A connection being validated will serve a waiter, like one being opened.
+    return this.waiters.size >= this.options.maxWaiting + this.ledger.validating && this.#atMost();
+  }
+
+  #refuse(): Promise<never> {
+    this.counters.acquireRejections++;
+    return Promise.reject(new PoolExhaustedError(this.options.maxWaiting));
+  }
+
+  /**
+   * Sends one statement on `entry`, lending it as a shared connection first
+   * unless it already is one; the connection goes back once its last
+   * statement has ended.
+   */
+  #runShared(
+    entry: PoolEntry,
+    now: number,
+    waited: number,
+    text: string,
+    params: readonly unknown[],
+    signal: AbortSignal | undefined,
+    timeout: number,
+  ): Promise<QueryResult> {
+    const pipelines = this.pipelines!;
+    this.acquireTimes.record(waited);
+    if (this.observers.length !== 0) this.#notify("acquired", waited);
+    if (!entry.shared) {
+      this.ledger.move(entry, "inUse", now);
+      entry.lentAt = now;
+      this.counters.acquireCount++;
+      pipelines.open(entry);
+    }
+    if (pipelines.started(entry, now)) this.counters.pipelinedStatements++;
+    const connection = entry.driverConnection;
+    const result = timeout === 0 ? connection.pipeline!(text, params, signal) : withTimeout(
+      this.clock,
+      timeout,
+      signal,
+      () => new QueryTimeoutError(timeout),
+      (bounded) => connection.pipeline!(text, params, bounded),
+    );
+    return result.then(
+      (value) => {
+        this.#sharedEnded(entry);
+        return value;
+      },
+      (error) => {
+        this.noteError(entry.generation, error);
+        this.#sharedEnded(entry);
+        throw error;
+      },
+    );
+  }
+
+  #sharedEnded(entry: PoolEntry): void {
+    const now = this.clock.now();
+    if (this.pipelines!.ended(entry, now)) this.release(entry);
+    else this.#dispatchShared(now);
+  }
+
+  /**
+   * Hands waiting single statements, in order, to shared connections with
+   * room, while no more connections may open; stops at the first waiter
+   * that needs a connection of its own, so shared connections drain for it.
+   */
+  #dispatchShared(now: number): void {
+    const pipelines = this.pipelines;
+    if (pipelines === undefined || !this.#atMost()) return;
+    // Waiters beyond those the connections on their way will serve.
+    for (
+      let waiter = this.waiters.first;
+      waiter?.shared && this.waiters.size > this.#coming();
+      waiter = this.waiters.first
+    ) {
+      const entry = pipelines.pick(now, this.generation);
+      if (entry === undefined) return;
+      this.waiters.next(now)!.serve(entry, now);
+    }
+  }
+
   #notify(event: keyof PoolObserver, ms: number): void {
     for (const observer of this.observers) {
       try {
@@ -326,8 +447,7 @@ export class PoolCore {
     const { maxOpenConns, maxConnecting } = this.options;
     const { ledger, connector } = this;
     while (
-      !this.closing && !connector.backingOff &&
-      this.waiters.size > connector.connecting + ledger.validating &&
+      !this.closing && !connector.backingOff && this.waiters.size > this.#coming() &&
       ledger.all.size + connector.connecting < maxOpenConns &&
       connector.connecting < maxConnecting
     ) connector.connect(this.generation);

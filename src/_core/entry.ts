@@ -28,6 +28,12 @@ export class PoolEntry {
   leakTimer: TimerHandle | undefined = undefined;
   /** Loans so far, counted only while leak detection is on. */
   loans = 0;
+  /** Set while lent to single statements that share it (pipelining); see `Pipelines`. */
+  shared = false;
+  /** Statements in flight on it while shared. */
+  inFlight = 0;
+  /** While shared: when the statement it runs now started, roughly (when the one before ended). */
+  busySince = 0;
 
   constructor(
     readonly driverConnection: DriverConnection,

@@ -15,6 +15,27 @@ export interface Lender {
   readonly noteError: ((entry: PoolEntry, error: unknown) => void) | undefined;
 }
 
+/**
+ * Checks the arguments of an `execute` call and returns its statement
+ * timeout in milliseconds, 0 for none.
+ *
+ * @throws {TypeError} `text` not a string, or `params` not an array.
+ * @throws {RangeError} An invalid `timeout`.
+ */
+export function checkStatement(
+  text: unknown,
+  params: unknown,
+  options: ExecuteOptions | undefined,
+): number {
+  if (typeof text !== "string") {
+    throw new TypeError(`Cannot execute: text must be a string, got ${typeof text}`);
+  }
+  if (!Array.isArray(params)) {
+    throw new TypeError(`Cannot execute: params must be an array, got ${typeof params}`);
+  }
+  return validateDuration("Cannot execute: timeout", options?.timeout, 0);
+}
+
 /** One loan of a pooled connection: a fresh handle per `getConnection()`. */
 export class LentConnection implements PoolConnection {
   readonly #lender: Lender;
@@ -36,21 +57,11 @@ export class LentConnection implements PoolConnection {
   ): Promise<QueryResult<Row>> {
     const entry = this.#entry;
     if (entry === undefined) return Promise.reject(new ConnectionReleasedError("execute"));
-    if (typeof text !== "string") {
-      return Promise.reject(
-        new TypeError(`Cannot execute: text must be a string, got ${typeof text}`),
-      );
-    }
-    if (!Array.isArray(params)) {
-      return Promise.reject(
-        new TypeError(`Cannot execute: params must be an array, got ${typeof params}`),
-      );
-    }
     const connection = entry.driverConnection;
     const signal = options?.signal;
     let timeout = 0;
     try {
-      timeout = validateDuration("Cannot execute: timeout", options?.timeout, 0);
+      timeout = checkStatement(text, params, options);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -21,6 +21,7 @@ export interface ResolvedPoolOptions {
   /** Infinity when unbounded. */
   maxWaiting: number;
   maxConnecting: number;
+  maxPipeline: number;
   leakDetectionThreshold: number;
   resetOnReadOnly: boolean;
   resetSession: boolean;
@@ -58,6 +59,7 @@ const KNOWN_OPTIONS = new Set<string>([
   "maxIdleConns",
   "maxWaiting",
   "maxConnecting",
+  "maxPipeline",
   "resetOnReadOnly",
   "resetSession",
   "connMaxLifetimeJitter",
@@ -137,6 +139,7 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     );
   }
   const maxConnecting = size(options, "maxConnecting", 4, 1);
+  const maxPipeline = size(options, "maxPipeline", 10, 0);
   return {
     driver,
     name,
@@ -146,11 +149,23 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     connMaxLifetimeJitter,
     maxWaiting,
     maxConnecting,
+    maxPipeline,
     resetOnReadOnly,
     resetSession,
     onError,
     clock,
   };
+}
+
+/**
+ * Checks that `signal` is an AbortSignal or undefined.
+ *
+ * @throws {TypeError} Naming the action and what was given instead.
+ */
+export function checkSignal(action: string, signal: unknown): void {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(`${action}: signal must be an AbortSignal, got ${typeof signal}`);
+  }
 }
 
 /** Whether `value` has every method of a {@linkcode Clock}, and `random` is a function when present. */
@@ -182,7 +197,7 @@ export function validateDuration(subject: string, value: unknown, fallback: numb
 
 function size(
   options: PoolOptions,
-  name: "maxOpenConns" | "maxIdleConns" | "maxWaiting" | "maxConnecting",
+  name: "maxOpenConns" | "maxIdleConns" | "maxWaiting" | "maxConnecting" | "maxPipeline",
   fallback: number,
   min: number,
 ): number {

@@ -1,5 +1,4 @@
 import type { Clock, TimerHandle } from "../clock.ts";
-import type { PoolConnection } from "../connection.ts";
 import { AcquireTimeoutError } from "../errors.ts";
 import type { PoolCounters } from "../pool_metrics.ts";
 import { type Waiter, WaitQueue } from "./wait_queue.ts";
@@ -11,7 +10,7 @@ import { type Waiter, WaitQueue } from "./wait_queue.ts";
  * the rest of a hand-off.
  */
 export class WaitingLine {
-  readonly #queue = new WaitQueue<PoolConnection>();
+  readonly #queue = new WaitQueue();
   readonly #clock: Clock;
   readonly #counters: PoolCounters;
   /** Why no connection came for a waiter that started waiting at `since`, if known. */
@@ -29,8 +28,13 @@ export class WaitingLine {
     return this.#queue.size;
   }
 
+  /** The oldest waiter, still in the line. */
+  get first(): Waiter | undefined {
+    return this.#queue.first;
+  }
+
   /** Queues `waiter`; it leaves at its deadline or when `signal` aborts. */
-  add(waiter: Waiter<PoolConnection>, signal: AbortSignal | undefined): void {
+  add(waiter: Waiter, signal: AbortSignal | undefined): void {
     this.#queue.push(waiter);
     this.#counters.waitCount++;
     if (waiter.deadline < this.#deadlineAt) this.#armDeadline(waiter.deadline, waiter.since);
@@ -42,7 +46,7 @@ export class WaitingLine {
   }
 
   /** Takes the oldest waiter out, its wait ended at `now`; the caller settles it. */
-  next(now: number): Waiter<PoolConnection> | undefined {
+  next(now: number): Waiter | undefined {
     const waiter = this.#queue.shift();
     if (waiter !== undefined) this.#endWait(waiter, now);
     return waiter;
@@ -81,7 +85,7 @@ export class WaitingLine {
     if (next < Infinity) this.#armDeadline(next, now);
   }
 
-  #giveUp(waiter: Waiter<PoolConnection>, reason: unknown): void {
+  #giveUp(waiter: Waiter, reason: unknown): void {
     if (!waiter.queued) return;
     this.#queue.remove(waiter);
     this.#endWait(waiter, this.#clock.now());
@@ -90,7 +94,7 @@ export class WaitingLine {
   }
 
   /** Ends the wait of a waiter taken out of the queue: its abort listener, and the timer once none waits. */
-  #endWait(waiter: Waiter<PoolConnection>, now: number): void {
+  #endWait(waiter: Waiter, now: number): void {
     if (this.#queue.size === 0 && this.#deadlineTimer !== undefined) {
       this.#clock.clearTimeout(this.#deadlineTimer);
       this.#deadlineTimer = undefined;

@@ -41,6 +41,11 @@ export class FakeDriver implements Driver {
   readonly permanentErrors: Set<unknown> = new Set();
   /** Called with each new connection before `connect` resolves: set its knobs here. */
   onOpen: ((connection: FakeConnection) => void) | undefined;
+  /**
+   * Set to let the pool pipeline: which statements may share a connection.
+   * Unset (the default), the pool never pipelines on this driver.
+   */
+  pipelinable: ((text: string) => boolean) | undefined;
 
   /** Connections opened and not closed. */
   get live(): number {
@@ -133,6 +138,17 @@ export class FakeConnection implements DriverConnection {
   hangPings = false;
   /** When set, the next query kills the connection with it while running. */
   dieOnQuery: unknown;
+  /** Statements sent with `pipeline`, in order. */
+  readonly pipelined: string[] = [];
+  /** Most `pipeline` statements in flight at once so far. */
+  mostInFlight = 0;
+  /**
+   * When true, `pipeline` statements stay in flight until {@linkcode
+   * FakeConnection.answer} ends them, oldest first, as a server answers.
+   */
+  holdPipeline = false;
+  /** Pipelined statements in flight, oldest first. */
+  readonly #inFlight: (() => void)[] = [];
 
   readonly #driver: FakeDriver;
   #closed = false;
@@ -189,6 +205,34 @@ export class FakeConnection implements DriverConnection {
         });
     }
     return new Promise((resolve) => resolve(this.#run(text)));
+  }
+
+  /** Statements sent with `pipeline` and not answered yet. */
+  get inFlight(): number {
+    return this.#inFlight.length;
+  }
+
+  pipeline(
+    text: string,
+    params: readonly unknown[],
+    signal?: AbortSignal,
+  ): Promise<QueryResult> {
+    this.pipelined.push(text);
+    if (!this.holdPipeline) return this.query(text, params, signal);
+    if (this.#closed) return Promise.reject(closedError("pipeline"));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const answered = new Promise<void>((resolve) => this.#inFlight.push(resolve));
+    this.mostInFlight = Math.max(this.mostInFlight, this.#inFlight.length);
+    this.#running++;
+    const ran = answered.then(() => this.#run(text)).finally(() => this.#running--);
+    ran.catch(() => {});
+    // An aborted caller hears at once; its statement still holds its place in line.
+    return raceAbort(ran, signal, this.#closing.signal);
+  }
+
+  /** Answers the `count` oldest pipelined statements in flight. */
+  answer(count = 1): void {
+    for (let i = 0; i < count && this.#inFlight.length > 0; i++) this.#inFlight.shift()!();
   }
 
   ping(signal?: AbortSignal): Promise<void> {

@@ -23,6 +23,7 @@ describe("connection counts", () => {
       waitDuration: 0,
       acquireTimeouts: 0,
       acquireRejections: 0,
+      pipelinedStatements: 0,
       connectionsCreated: 0,
       connectErrors: 0,
       maxIdleClosed: 0,

@@ -2,11 +2,11 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Waiter, WaitQueue } from "../../src/_core/wait_queue.ts";
 
-function waiters(count: number): Waiter<number>[] {
-  return Array.from({ length: count }, (_, i) => new Waiter<number>(() => {}, () => {}, i, 0));
+function waiters(count: number): Waiter[] {
+  return Array.from({ length: count }, (_, i) => new Waiter(() => {}, () => {}, i, 0));
 }
 
-function drain(queue: WaitQueue<number>): number[] {
+function drain(queue: WaitQueue): number[] {
   const order: number[] = [];
   for (let waiter; (waiter = queue.shift()) !== undefined && order.length < 100;) {
     order.push(waiter.since);
@@ -16,7 +16,7 @@ function drain(queue: WaitQueue<number>): number[] {
 
 describe("WaitQueue", () => {
   it("gives waiters back in the order they came", () => {
-    const queue = new WaitQueue<number>();
+    const queue = new WaitQueue();
     for (const waiter of waiters(5)) queue.push(waiter);
     assert.equal(queue.size, 5);
     assert.deepEqual(drain(queue), [0, 1, 2, 3, 4]);
@@ -25,7 +25,7 @@ describe("WaitQueue", () => {
   });
 
   it("removes a waiter from the head, the middle or the tail", () => {
-    const queue = new WaitQueue<number>();
+    const queue = new WaitQueue();
     const all = waiters(5);
     for (const waiter of all) queue.push(waiter);
     queue.remove(all[2]);
@@ -36,7 +36,7 @@ describe("WaitQueue", () => {
   });
 
   it("marks a waiter queued while it is in the queue", () => {
-    const queue = new WaitQueue<number>();
+    const queue = new WaitQueue();
     const [a, b] = waiters(2);
     assert.equal(a.queued, false);
     queue.push(a);
@@ -49,7 +49,7 @@ describe("WaitQueue", () => {
   });
 
   it("ignores removing a waiter twice, or one never queued", () => {
-    const queue = new WaitQueue<number>();
+    const queue = new WaitQueue();
     const [a, b, stranger] = waiters(3);
     queue.push(a);
     queue.push(b);
@@ -61,7 +61,7 @@ describe("WaitQueue", () => {
   });
 
   it("takes a removed waiter back at the tail", () => {
-    const queue = new WaitQueue<number>();
+    const queue = new WaitQueue();
     const [a, b, c] = waiters(3);
     queue.push(a);
     queue.push(b);
@@ -72,7 +72,7 @@ describe("WaitQueue", () => {
   });
 
   it("works again after being emptied", () => {
-    const queue = new WaitQueue<number>();
+    const queue = new WaitQueue();
     const [a, b] = waiters(2);
     queue.push(a);
     queue.remove(a);
