@@ -14,7 +14,7 @@ import type { AcquireTimeHistogram, PoolMetrics } from "./pool_metrics.ts";
 import type { PoolObserver } from "./observer.ts";
 import type { Transaction, TransactionOptions } from "./transaction.ts";
 import { PoolCore } from "./_core/core.ts";
-import { beginStatement, OpenTransaction } from "./_core/open_transaction.ts";
+import { beginStatement, OpenTransaction, runInTransaction } from "./_core/open_transaction.ts";
 import { checkStatement } from "./_core/lent_connection.ts";
 import { checkSignal, resolvePoolOptions, validateDuration } from "./_core/options.ts";
 import { startMaintenance } from "./_core/maintenance.ts";
@@ -269,26 +269,11 @@ export class ConnectionPool implements AsyncDisposable {
    * }, { isolationLevel: "repeatable read" });
    * ```
    */
-  async transaction<T>(
+  transaction<T>(
     fn: (tx: Transaction) => Promise<T> | T,
     options?: TransactionOptions,
   ): Promise<T> {
-    if (typeof fn !== "function") {
-      throw new TypeError(`Cannot run transaction: fn must be a function, got ${typeof fn}`);
-    }
-    const tx = await this.beginTx(options);
-    let result: T;
-    try {
-      result = await fn(tx);
-    } catch (error) {
-      if (tx.status === "open") {
-        // The caller's error is the one to see; a failed rollback still releases (and closes) the connection.
-        await tx.rollback().catch(() => {});
-      }
-      throw error;
-    }
-    if (tx.status === "open") await tx.commit();
-    return result;
+    return runInTransaction(() => this.beginTx(options), fn);
   }
 
   /**

@@ -58,9 +58,10 @@ export function withDeadline<T>(
 }
 
 /**
- * Runs a caller's `operation` under a signal that aborts when `signal` does
- * (with its reason) or after `ms` (with `timeoutReason()`). The timer and
- * listener are gone once the operation settles.
+ * Runs `operation` (a caller's query, a health probe) under a signal that
+ * aborts when `signal` does (with its reason) or after `ms` (with
+ * `timeoutReason()`). The timer and listener are gone once the operation
+ * settles.
  */
 export function withTimeout<T>(
   clock: Clock,

@@ -43,6 +43,43 @@ function flag(name: string, value: unknown): boolean {
   return value;
 }
 
+/**
+ * Refuses a transaction's work that is not a function, before a connection
+ * is taken for it.
+ *
+ * @throws {TypeError} `fn` not a function.
+ */
+export function checkTransactionFn(fn: unknown): void {
+  if (typeof fn !== "function") {
+    throw new TypeError(`Cannot run transaction: fn must be a function, got ${typeof fn}`);
+  }
+}
+
+/**
+ * Runs `fn` in the transaction `begin` opens: commits when `fn` returns,
+ * rolls back when it throws, and rethrows what it threw. `fn` may commit or
+ * roll back by itself.
+ *
+ * @throws {TypeError} `fn` not a function, before anything begins.
+ */
+export async function runInTransaction<T>(
+  begin: () => Promise<Transaction>,
+  fn: (tx: Transaction) => Promise<T> | T,
+): Promise<T> {
+  checkTransactionFn(fn);
+  const tx = await begin();
+  let result: T;
+  try {
+    result = await fn(tx);
+  } catch (error) {
+    // The caller's error is the one to see; a failed rollback still releases (and closes) the connection.
+    if (tx.status === "open") await tx.rollback().catch(() => {});
+    throw error;
+  }
+  if (tx.status === "open") await tx.commit();
+  return result;
+}
+
 /** A transaction over a connection on which `BEGIN` has already run. */
 export class OpenTransaction implements Transaction {
   readonly #connection: PoolConnection;

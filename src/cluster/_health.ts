@@ -8,6 +8,7 @@
 
 import type { Clock } from "../clock.ts";
 import { PoolError } from "../errors.ts";
+import { withTimeout } from "../_core/deadline.ts";
 import { PrimaryReadOnlyError, ReplicationLagError } from "./errors.ts";
 import type { PrimaryWalHistory } from "./_lag.ts";
 import type { ClusterMember, MemberTrouble } from "./_member.ts";
@@ -63,31 +64,21 @@ function ask<T>(
   probe: (pool: ClusterMember["pool"], signal: AbortSignal) => Promise<T>,
   { clock, probeTimeout, stop }: HealthSettings,
 ): Promise<Answer<T>> {
-  const controller = new AbortController();
-  // A probe left running would hold its pool's close() for closeTimeout.
-  const onStop = () => controller.abort(stop.reason);
-  stop.addEventListener("abort", onStop);
-  const timer = clock.setTimeout(() => {
-    controller.abort(
+  // Stopped with the cluster: a probe left running would hold its pool's close() for closeTimeout.
+  return withTimeout(
+    clock,
+    probeTimeout,
+    stop,
+    () =>
       new PoolError(
         "HEALTH_CHECK_TIMEOUT",
         `Cannot check "${member.name}": no answer within probeTimeout (${probeTimeout} ms)`,
       ),
-    );
-  }, probeTimeout);
-  let answer: Promise<T>;
-  try {
-    answer = probe(member.pool, controller.signal);
-  } catch (error) {
-    answer = Promise.reject(error);
-  }
-  return answer.then(
+    (signal) => probe(member.pool, signal),
+  ).then(
     (state) => ({ state, at: clock.now() }),
     (error) => ({ error, at: clock.now() }),
-  ).finally(() => {
-    clock.clearTimeout(timer);
-    stop.removeEventListener("abort", onStop);
-  });
+  );
 }
 
 function applyPrimary(

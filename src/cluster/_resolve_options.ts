@@ -1,5 +1,6 @@
 import type { Clock } from "../clock.ts";
 import { describe, isClock, validateDuration } from "../_core/options.ts";
+import { UniqueNames } from "../_core/unique_names.ts";
 import { ConnectionPool } from "../pool.ts";
 import type { ClusterErrorEvent, ClusterOptions } from "./options.ts";
 
@@ -56,7 +57,8 @@ export function resolveClusterOptions(options: ClusterOptions): ResolvedClusterO
       `${PREFIX} replicas must be an array of ConnectionPool, got ${describe(replicas)}`,
     );
   }
-  const names = new Set([primary.name]);
+  const names = new UniqueNames(PREFIX, "member");
+  names.add(primary.name, "primary");
   const pools = new Set([primary]);
   replicas.forEach((replica: unknown, i) => {
     if (!(replica instanceof ConnectionPool)) {
@@ -67,13 +69,8 @@ export function resolveClusterOptions(options: ClusterOptions): ResolvedClusterO
     if (pools.has(replica)) {
       throw new RangeError(`${PREFIX} replicas[${i}] is a pool already in the cluster`);
     }
-    if (names.has(replica.name)) {
-      throw new RangeError(
-        `${PREFIX} replicas[${i}] is named "${replica.name}" like another member; give each pool its own name option`,
-      );
-    }
+    names.add(replica.name, `replicas[${i}]`);
     pools.add(replica);
-    names.add(replica.name);
   });
   if (onError !== undefined && typeof onError !== "function") {
     throw new TypeError(`${PREFIX} onError must be a function, got ${describe(onError)}`);

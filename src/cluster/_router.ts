@@ -10,12 +10,17 @@ import type { Clock } from "../clock.ts";
 import type { ExecuteOptions, PoolConnection } from "../connection.ts";
 import type { QueryResult } from "../driver.ts";
 import { PoolClosedError, PoolError } from "../errors.ts";
-import { beginStatement, OpenTransaction } from "../_core/open_transaction.ts";
+import {
+  beginStatement,
+  checkTransactionFn,
+  OpenTransaction,
+  runInTransaction,
+} from "../_core/open_transaction.ts";
 import type { Transaction, TransactionOptions } from "../transaction.ts";
 import { NoHealthyReplicaError, PrimaryReadOnlyError } from "./errors.ts";
 import { acquireFromReplica, REPLICA_UNREACHABLE, replicaUnreachable } from "./_failover.ts";
 import type { ClusterMember } from "./_member.ts";
-import { runInTransaction, TrackedTransaction } from "./_transaction.ts";
+import { TrackedTransaction } from "./_transaction.ts";
 
 /** A caller whose reads follow its own writes: the time of its last write. */
 export interface WriterState {
@@ -143,12 +148,11 @@ export class ClusterRouter {
     options: TransactionOptions | undefined,
     writer: WriterState | undefined,
   ): Promise<T> {
-    if (typeof fn !== "function") {
-      throw new TypeError(`Cannot run transaction: fn must be a function, got ${typeof fn}`);
-    }
+    // Before a member is chosen, so a bad call counts as no write.
+    checkTransactionFn(fn);
     if (options?.readOnly === true) {
       // Begun with the read's retry; once fn runs, nothing is tried again.
-      return runInTransaction(await this.beginTx(options, writer), fn);
+      return runInTransaction(() => this.beginTx(options, writer), fn);
     }
     const member = this.#writer();
     try {

@@ -50,23 +50,3 @@ export class TrackedTransaction implements Transaction {
     done?.();
   }
 }
-
-/**
- * Runs `fn` in `tx` as `ConnectionPool.transaction` does: commits when it
- * returns, rolls back when it throws, and rethrows what it threw.
- */
-export async function runInTransaction<T>(
-  tx: Transaction,
-  fn: (tx: Transaction) => Promise<T> | T,
-): Promise<T> {
-  let result: T;
-  try {
-    result = await fn(tx);
-  } catch (error) {
-    // The caller's error is the one to see; a failed rollback still releases the connection.
-    if (tx.status === "open") await tx.rollback().catch(() => {});
-    throw error;
-  }
-  if (tx.status === "open") await tx.commit();
-  return result;
-}

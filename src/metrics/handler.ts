@@ -19,6 +19,7 @@
 import { ClusterPool } from "../cluster/cluster_pool.ts";
 import type { ClusterMemberMetrics } from "../cluster/metrics.ts";
 import { ConnectionPool } from "../pool.ts";
+import { UniqueNames } from "../_core/unique_names.ts";
 import type { PoolMetrics } from "../pool_metrics.ts";
 import { dashboardHtml } from "./_dashboard/page.ts";
 
@@ -178,22 +179,19 @@ export function metricsHandler(
   sources: MetricsSource | readonly MetricsSource[],
 ): (request: Request) => Response {
   const list: readonly MetricsSource[] = Array.isArray(sources) ? [...sources] : [sources];
-  const names = new Set<string>();
-  for (const source of list) {
+  const names = new UniqueNames("Cannot create metrics handler:", "pool");
+  list.forEach((source, i) => {
     if (!(source instanceof ConnectionPool) && !(source instanceof ClusterPool)) {
       throw new TypeError(
         "Cannot create metrics handler: sources must be a ConnectionPool, a ClusterPool or an array of them",
       );
     }
-    for (const { pool } of served(source)) {
-      if (names.has(pool.name)) {
-        throw new RangeError(
-          `Cannot create metrics handler: two pools are named ${JSON.stringify(pool.name)}`,
-        );
-      }
-      names.add(pool.name);
+    const where = Array.isArray(sources) ? `sources[${i}]` : "sources";
+    for (const { pool, member } of served(source)) {
+      const role = member?.role === "primary" ? "the primary" : "a replica";
+      names.add(pool.name, member ? `${role} of ${where}` : where);
     }
-  }
+  });
   if (names.size === 0) {
     throw new RangeError("Cannot create metrics handler: no pools given");
   }

@@ -18,6 +18,7 @@
 
 import type { Meter } from "@opentelemetry/api";
 import { ConnectionPool } from "../pool.ts";
+import { UniqueNames } from "../_core/unique_names.ts";
 
 /**
  * The part of an OpenTelemetry `Meter` (from `@opentelemetry/api`) that
@@ -210,20 +211,15 @@ export function registerPoolMetrics(
   if (list.length === 0) {
     throw new RangeError("Cannot register pool metrics: no pools given");
   }
-  const names = new Set<string>();
-  for (const pool of list) {
+  const names = new UniqueNames("Cannot register pool metrics:", "pool");
+  list.forEach((pool, i) => {
     if (!(pool instanceof ConnectionPool)) {
       throw new TypeError(
         "Cannot register pool metrics: pools must be a ConnectionPool or an array of them",
       );
     }
-    if (names.has(pool.name)) {
-      throw new RangeError(
-        `Cannot register pool metrics: two pools are named ${JSON.stringify(pool.name)}`,
-      );
-    }
-    names.add(pool.name);
-  }
+    names.add(pool.name, Array.isArray(pools) ? `pools[${i}]` : "pools");
+  });
 
   const count = meter.createObservableUpDownCounter("db.client.connection.count", {
     description: "The number of connections that are currently in the state described by state.",

@@ -33,7 +33,12 @@ describe("metricsHandler on other requests", () => {
   it("refuses a cluster member whose name another pool has", async () => {
     const { cluster, clock } = fakeCluster();
     const twin = new ConnectionPool({ driver: new FakeDriver(), clock, name: "replica-1" });
-    assert.throws(() => metricsHandler([cluster, twin]), /two pools are named "replica-1"/);
+    assert.throws(
+      () => metricsHandler([twin, cluster]),
+      new RangeError(
+        'Cannot create metrics handler: a replica of sources[1] is named "replica-1" like another pool; give each pool its own name option',
+      ),
+    );
     await Promise.all([cluster.close(), twin.close()]);
   });
 
@@ -42,7 +47,7 @@ describe("metricsHandler on other requests", () => {
     assert.throws(() => metricsHandler({} as ConnectionPool), TypeError);
     assert.throws(
       () => metricsHandler([harness().pool, harness().pool]),
-      /two pools are named "default"/,
+      /Cannot create metrics handler: sources\[1\] is named "default" like another pool/,
     );
   });
 });

@@ -237,7 +237,9 @@ describe("registerPoolMetrics", () => {
     );
     assert.throws(
       () => registerPoolMetrics(meter, [pool, twin]),
-      new RangeError('Cannot register pool metrics: two pools are named "same"'),
+      new RangeError(
+        'Cannot register pool metrics: pools[1] is named "same" like another pool; give each pool its own name option',
+      ),
     );
   });
 });

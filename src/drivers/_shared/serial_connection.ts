@@ -82,9 +82,12 @@ export abstract class SerialConnection<Statement extends PromiseLike<unknown>, C
   protected transaction = false;
   /** Set behind a transaction pooler: the server session is not this connection's own. */
   readonly #sharesSessions: boolean;
+  /** How long closing waits for the socket to close, in milliseconds. */
+  readonly #closeTimeout: number;
 
-  constructor(sharesSessions: boolean) {
+  constructor(sharesSessions: boolean, closeTimeout: number) {
     this.#sharesSessions = sharesSessions;
+    this.#closeTimeout = closeTimeout;
   }
 
   get dirty(): boolean {
@@ -170,6 +173,55 @@ export abstract class SerialConnection<Statement extends PromiseLike<unknown>, C
    * has closed: its own error is more precise than the one `task` gives.
    */
   protected abstract afterClientRejected(task: () => void): void;
+
+  /**
+   * What `open()` returns: settles once `attempt`, the connection's first
+   * round trip, has. Its value while the socket is still open; else the
+   * connection is closed first, then the error is the client's, or why the
+   * socket closed. An abort of `signal` rejects at once with its reason and
+   * calls `abandon` to end the attempt; what `attempt` gives later is dropped.
+   */
+  protected connected<T>(
+    attempt: Promise<T>,
+    signal: AbortSignal,
+    abandon: () => void,
+  ): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        reject(signal.reason);
+        abandon();
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      attempt.then(
+        (value) => {
+          signal.removeEventListener("abort", onAbort);
+          if (signal.aborted) return;
+          if (this.#closed) {
+            const error = this.closedError("connect");
+            this.close().then(() => reject(error));
+          } else resolve(value);
+        },
+        (error) => {
+          signal.removeEventListener("abort", onAbort);
+          if (signal.aborted) return;
+          this.close().then(() => reject(error));
+        },
+      );
+    });
+  }
+
+  /**
+   * Resolves once `settles` has settled, or once the close timeout has
+   * passed: a server that never answers must not hold a close forever.
+   */
+  protected patiently(settles: PromiseLike<unknown>): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const patience = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#closeTimeout);
+    });
+    return Promise.race([Promise.resolve(settles).then(noop, noop), patience])
+      .then(() => clearTimeout(timer));
+  }
 
   /** Asks the server to cancel the statement on the wire, if any. */
   protected cancelRunning(): Promise<void> | void {

@@ -44,12 +44,9 @@ function plainArrays(rows: Record<string, unknown>[]): void {
  */
 export class BunConnection extends SerialConnection<BunSqlQuery, CancelStep> {
   readonly #sql: BunSqlClient;
-  /** How long `close()` waits for the socket to close, in milliseconds. */
-  readonly #closeTimeout: number;
 
   private constructor(SQL: BunSqlConstructor, options: ResolvedOptions) {
-    super(options.pooler !== undefined);
-    this.#closeTimeout = options.connectTimeout * 1000;
+    super(options.pooler !== undefined, options.connectTimeout * 1000);
     this.#sql = new SQL({
       ...options.bun,
       // Bun would open a new socket for the next statement; this one is done.
@@ -64,29 +61,11 @@ export class BunConnection extends SerialConnection<BunSqlQuery, CancelStep> {
     signal: AbortSignal,
   ): Promise<BunConnection> {
     const connection = new BunConnection(SQL, options);
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        reject(signal.reason);
-        connection.close();
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      const connecting = new Promise((resolve) => resolve(connection.#sql.connect()));
-      connecting.then(
-        () => {
-          signal.removeEventListener("abort", onAbort);
-          if (signal.aborted) return;
-          if (connection.closed) {
-            const error = connection.closedError("connect");
-            connection.close().then(() => reject(error));
-          } else resolve(connection);
-        },
-        (error) => {
-          signal.removeEventListener("abort", onAbort);
-          if (signal.aborted) return;
-          connection.close().then(() => reject(normalizeError(error)));
-        },
-      );
-    });
+    const connecting = new Promise((resolve) => resolve(connection.#sql.connect())).then(
+      () => connection,
+      (error) => Promise.reject(normalizeError(error)),
+    );
+    return connection.connected(connecting, signal, () => connection.close());
   }
 
   protected shutDown(): Promise<void> {
@@ -94,15 +73,10 @@ export class BunConnection extends SerialConnection<BunSqlQuery, CancelStep> {
     // noticing the socket is gone. Bun sends the cancel request on a
     // socket of its own, so the close waits a macrotask for it to leave.
     this.cancelRunning();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const patience = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.#closeTimeout);
-    });
     const ended = new Promise<void>((resolve) => {
       setTimeout(() => this.#sql.close({ timeout: 0 }).then(resolve, resolve), 0);
     });
-    return Promise.race([Promise.all([this.gone, ended]), patience])
-      .then(() => clearTimeout(timer));
+    return this.patiently(Promise.all([this.gone, ended]));
   }
 
   protected send(call: BunCall): BunSqlQuery | undefined {

@@ -32,18 +32,15 @@ const SIMPLE = { simple: true } as unknown as { prepare: boolean };
 export class PostgresConnection extends SerialConnection<Statement, Promise<void>> {
   /** The postgres.js instance: `max: 1`, so one socket. */
   readonly #sql: Sql;
-  /** How long `close()` waits for the socket to close, in milliseconds. */
-  readonly #closeTimeout: number;
   /** `{ prepare, simple: false }`, as postgres.js takes it; it copies it per statement. */
   readonly #statementOptions: { prepare: boolean };
 
   private constructor(options: Options, sharesSessions: boolean) {
-    super(sharesSessions);
+    super(sharesSessions, (options.connect_timeout ?? 30) * 1000);
     // `simple: false` is not in postgres.js's types; it makes an
     // unparameterised query one statement too, so tags track reliably.
     const prepare = options.prepare === true;
     this.#statementOptions = { prepare, simple: false } as { prepare: boolean };
-    this.#closeTimeout = (options.connect_timeout ?? 30) * 1000;
     this.#sql = postgres({
       ...options,
       // It says nothing of why, and reconnects only for a next statement,
@@ -67,40 +64,17 @@ export class PostgresConnection extends SerialConnection<Statement, Promise<void
     if (arrayTypes) installArrayTypes(sql.options, arrayTypes);
     // postgres.js connects lazily: the first statement opens the socket.
     const first: Statement = sql.unsafe(arrayTypes ? "" : FETCH_ARRAY_TYPES);
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        reject(signal.reason);
-        // Ending mid-handshake can strand a socket postgres.js is still
-        // opening, so let the attempt settle first. connect_timeout bounds
-        // that, except when a proxy hangs up during startup: postgres.js then
-        // retries forever, which the timer stops.
-        const timer = setTimeout(() => connection.endSocket(), connection.#closeTimeout);
-        const end = () => {
-          clearTimeout(timer);
-          connection.endSocket();
-        };
-        first.then(end, end);
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      first.then(
-        (rows) => {
-          signal.removeEventListener("abort", onAbort);
-          if (signal.aborted) return;
-          const types = arrayTypes ?? arrayTypesFrom(rows);
-          if (!arrayTypes) installArrayTypes(sql.options, types);
-          if (connection.closed) {
-            const error = connection.closedError("connect");
-            connection.close().then(() => reject(error));
-          } else {
-            resolve({ connection, arrayTypes: types });
-          }
-        },
-        (error) => {
-          signal.removeEventListener("abort", onAbort);
-          if (signal.aborted) return;
-          connection.close().then(() => reject(error));
-        },
-      );
+    const ready = first.then((rows) => {
+      const types = arrayTypes ?? arrayTypesFrom(rows);
+      if (!arrayTypes) installArrayTypes(sql.options, types);
+      return { connection, arrayTypes: types };
+    });
+    return connection.connected(ready, signal, () => {
+      // Ending mid-handshake can strand a socket postgres.js is still
+      // opening, so let the attempt settle first. connect_timeout bounds
+      // that, except when a proxy hangs up during startup: postgres.js then
+      // retries forever, which the patience timer stops.
+      connection.patiently(first).then(() => connection.endSocket());
     });
   }
 
@@ -111,12 +85,7 @@ export class PostgresConnection extends SerialConnection<Statement, Promise<void
     this.endSocket();
     // postgres.js only half-closes the socket and cannot destroy it; a
     // server that never answers would hold close() until TCP gives up.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const patience = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.#closeTimeout);
-    });
-    return Promise.all([Promise.race([this.gone, patience]), cancelled])
-      .then(() => clearTimeout(timer));
+    return Promise.all([this.patiently(this.gone), cancelled]).then(noop);
   }
 
   protected send(call: PostgresCall): Statement {
