@@ -144,8 +144,8 @@ function renderSummary(all: Results[]): string {
   if (all.some((r) => slow(r, OURS_B))) {
     const clients = [OURS_B, "postgres.js", "postgres.js (max_pipeline: 0)"];
     rows.push([
-      "B. `select 1` with one `pg_sleep(0.05)` in 100, 50 callers, p99 of the `select 1`s, µs: " +
-      "@x/pool · postgres.js · postgres.js (max_pipeline: 0)",
+      "B. p99 of `select 1` beside one `pg_sleep(0.05)` in 100, 50 callers, µs: @x/pool · " +
+      "postgres.js · postgres.js (max_pipeline: 0)",
       ...all.map((r) =>
         clients.map((client) => num(slow(r, client)?.fastP99Us ?? NaN)).join(" · ")
       ),
