@@ -1,240 +1,148 @@
 /**
  * B. End to end: `select 1` and `select $1::int` through each client with
- * 10 connections, at 1, 10 and 50 concurrent callers, with pgbench against
- * the same server as the C reference.
+ * 10 connections, at 1, 10 and 50 concurrent callers, plus one cell of
+ * `select 1` with one statement in a hundred a `pg_sleep(0.05)` at 50
+ * callers (a slow statement's effect on the others' p99), with pgbench
+ * against the same server as the C reference.
+ *
+ * The method: users run one client per process, so each contender runs in a
+ * fresh process of its own (the same runtime, `_select_child.ts`), never
+ * beside another client whose JIT state, garbage and event-loop turns would
+ * count against it. A process opens all its connections and warms up before
+ * timing, then measures its whole row, every cell for the cell time
+ * (`--cell-ms=N` or `BENCH_CELL_MS`; 3 s, in a smoke run 150 ms), and
+ * reports each cell's throughput, latency and client CPU per statement as
+ * JSON on stdout. This repeats for several rounds in alternating order
+ * (contenders and cells as listed in odd rounds, reversed in even ones), and
+ * each cell reports the median of its rounds and their range. Every process
+ * runs under a time limit and is killed when it overruns.
  *
  * @module
  */
 
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { spawn } from "node:child_process";
 import process from "node:process";
-import pg from "pg";
-import postgres from "postgres";
-import { bunDriver } from "../src/drivers/bun/mod.ts";
-import type { Driver } from "../src/driver.ts";
-import { postgresDriver } from "../src/drivers/postgres/mod.ts";
-import type { PoolOptions } from "../src/config.ts";
-import { ConnectionPool } from "../src/pool.ts";
+import { fileURLToPath } from "node:url";
 import type { TestPostgres } from "../tests/support/postgres.ts";
-import { load, type LoadResult } from "./_load.ts";
-import { bun, cpuMeter, smoke } from "./_runtime.ts";
-import { medianOf, quantile, sorted } from "./_stats.ts";
+import {
+  type Cell,
+  CELLS,
+  CONTENDERS,
+  POOL_SIZE,
+  type QueryKind,
+  type SelectRun,
+  SLOW_EVERY,
+} from "./_contenders.ts";
+import { findPgbench, PGBENCH, pgbench } from "./_pgbench.ts";
+import { bun, smoke } from "./_runtime.ts";
+import type { ChildJob } from "./_select_child.ts";
+import { medianOf } from "./_stats.ts";
 
-/** The two statements measured. */
-export const QUERIES = { select1: "select 1", param: "select $1::int" } as const;
-export type QueryKind = keyof typeof QUERIES;
-
-/** A client that runs each statement; a distinct function per client and statement. */
-export interface Client {
-  name: string;
-  run: Record<QueryKind, () => Promise<unknown>>;
-  close(): Promise<void>;
-}
-
-/** One cell of the end-to-end table. */
+/** One cell of the end-to-end table: a client's runs, one per round, and their median. */
 export interface SelectRow {
   client: string;
   query: QueryKind;
   callers: number;
-  median: LoadResult;
-  runs: LoadResult[];
+  median: SelectRun;
+  runs: SelectRun[];
 }
 
-const POOL_SIZE = 10;
-export const CALLERS = [1, 10, 50] as const;
-export const PGBENCH = "pgbench (C, libpq)";
+const CHILD = fileURLToPath(new URL("./_select_child.ts", import.meta.url));
 
-/** @x/pool on the postgres.js driver, or on `driver`; `prepare` as the driver's option. */
-export function xPool(
-  url: string,
-  prepare: boolean,
-  name: string,
-  options: Omit<PoolOptions, "driver"> = {},
-  driver: Driver = postgresDriver(url, { prepare }),
-): Client & { pool: ConnectionPool } {
-  const pool = new ConnectionPool({ driver, maxOpenConns: POOL_SIZE, ...options });
-  return {
-    name,
-    pool,
-    run: {
-      select1: () => pool.execute("select 1"),
-      param: () => pool.execute("select $1::int", [1]),
-    },
-    close: () => pool.close(),
-  };
-}
-
-/** Every client compared (pgbench aside). */
-export function clients(url: string): Client[] {
-  const list: Client[] = [
-    xPool(url, true, "@x/pool (prepare: true)"),
-    xPool(url, false, "@x/pool (prepare: false)"),
-  ];
-
-  const sql = postgres(url, { max: POOL_SIZE, onnotice: () => {} });
-  list.push({
-    name: "postgres.js",
-    run: { select1: () => sql`select 1`, param: () => sql`select ${1}::int` },
-    close: () => sql.end({ timeout: 5 }),
-  });
-
-  // The same, one statement per connection at a time, as in a pool: isolates pipelining.
-  // (max_pipeline: 1 still allows two, one running and one sent.)
-  // `max_pipeline` is read by postgres.js but missing from its types.
-  const serial = postgres(url, {
-    max: POOL_SIZE,
-    max_pipeline: 0,
-    onnotice: () => {},
-  } as postgres.Options<Record<string, never>>);
-  list.push({
-    name: "postgres.js (max_pipeline: 0)",
-    run: { select1: () => serial`select 1`, param: () => serial`select ${1}::int` },
-    close: () => serial.end({ timeout: 5 }),
-  });
-
-  const pgPool = new pg.Pool({ connectionString: url, max: POOL_SIZE });
-  list.push({
-    name: "pg Pool",
-    run: {
-      select1: () => pgPool.query("select 1"),
-      param: () => pgPool.query("select $1::int", [1]),
-    },
-    close: () => pgPool.end(),
-  });
-
-  if (bun) {
-    list.push(xPool(url, true, "@x/pool (Bun.SQL driver)", {}, bunDriver(url)));
-    const bunSql = new bun.SQL(url, { max: POOL_SIZE });
-    list.push({
-      name: "Bun.SQL",
-      run: { select1: () => bunSql`select 1`, param: () => bunSql`select ${1}::int` },
-      close: () => bunSql.close(),
-    });
+/** The time per cell in milliseconds: `--cell-ms=N`, `BENCH_CELL_MS`, or the default. */
+export const cellMs: number = (() => {
+  const given = process.argv.find((arg) => arg.startsWith("--cell-ms="))?.slice(10) ??
+    process.env.BENCH_CELL_MS;
+  if (given === undefined) return smoke ? 150 : 3_000;
+  const ms = Number(given);
+  if (!Number.isInteger(ms) || ms < 10) {
+    throw new Error(`--cell-ms / BENCH_CELL_MS: expected whole milliseconds ≥ 10, got ${given}`);
   }
-  return list;
+  return ms;
+})();
+
+const warmMs = smoke ? 50 : 500;
+
+/** The longest one process may take before it is killed. */
+function childLimitMs(cells: number): number {
+  return 15_000 + 2 * warmMs + cells * (2 * cellMs + 2_000);
 }
 
-/** The pgbench binary of the installed PostgreSQL client, if any. */
-export function findPgbench(): string | undefined {
-  const config = spawnSync("pg_config", ["--bindir"], { encoding: "utf8" });
-  const candidates = [
-    config.status === 0 ? join(config.stdout.trim(), "pgbench") : "",
-    "/usr/bin/pgbench",
-  ];
-  return candidates.find((path) => path && existsSync(path));
+/** An upper bound on benchmark B's run time over `rounds`, every process at its limit. */
+export function selectLimitMs(rounds: number): number {
+  return rounds * (CONTENDERS.length + 1) * childLimitMs(CELLS.length);
 }
 
-/**
- * Runs pgbench with `clients` connections for `seconds`, prepared statements,
- * and reads every transaction's latency from its log.
- */
-export function pgbench(
-  binary: string,
-  server: TestPostgres,
-  query: QueryKind,
-  clients: number,
-  seconds: number,
-): LoadResult {
-  const dir = mkdtempSync(join(tmpdir(), "x-pool-pgbench-"));
-  try {
-    const script = join(dir, "script.sql");
-    writeFileSync(script, query === "select1" ? "select 1;\n" : "\\set n 1\nselect :n::int;\n");
-    const { host, port, username, database, password } = server.options;
-    const limit = smoke ? ["-t", "200"] : ["-T", String(seconds)];
-    const meter = cpuMeter();
-    const result = spawnSync(binary, [
-      "-n",
-      "-M",
-      "prepared",
-      "-f",
-      script,
-      "-c",
-      String(clients),
-      "-j",
-      "1",
-      ...limit,
-      "-l",
-      `--log-prefix=${join(dir, "log")}`,
-      "-h",
-      host,
-      "-p",
-      String(port),
-      "-U",
-      username,
-      database,
-    ], {
-      encoding: "utf8",
-      env: { ...process.env, PGPASSWORD: password },
-      timeout: (seconds + 30) * 1000,
+/** Runs `cells` of one contender in a fresh process; kills it when it overruns. */
+function runChild(job: ChildJob): Promise<SelectRun[]> {
+  const args = bun ? [CHILD] : ["run", "-A", "--v8-flags=--expose-gc", CHILD];
+  const limit = job.limitMs;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, BENCH_CHILD: JSON.stringify(job) },
+      stdio: ["ignore", "pipe", "inherit"],
     });
-    const cpu = meter();
-    const tps = /tps = ([\d.]+) \(without initial connection time\)/.exec(result.stdout ?? "");
-    if (result.status !== 0 || !tps) {
-      throw new Error(`pgbench failed (${result.status}): ${result.stderr || result.stdout}`);
-    }
-    // Each log line: client_id transaction_no latency_us script_no epoch epoch_us.
-    const latencies: number[] = [];
-    for (const file of readdirSync(dir).filter((name) => name.startsWith("log"))) {
-      for (const line of readFileSync(join(dir, file), "utf8").split("\n")) {
-        const fields = line.split(" ");
-        if (fields.length >= 3) latencies.push(Number(fields[2]));
+    let out = "";
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (chunk: string) => out += chunk);
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`B: the process of ${job.contender} overran ${limit} ms and was killed`));
+    }, limit);
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      const last = out.trim().split("\n").at(-1) ?? "";
+      if (code !== 0 || !last.startsWith("[")) {
+        reject(new Error(`B: the process of ${job.contender} exited with ${code}`));
+        return;
       }
-    }
-    const ascending = sorted(latencies);
-    return {
-      opsPerSec: Number(tps[1]),
-      p50Us: quantile(ascending, 0.5),
-      p99Us: quantile(ascending, 0.99),
-      processCpu: NaN, // pgbench is another process; the machine figure covers it.
-      machineCpu: cpu.machinePercent,
-    };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+      // JSON has no NaN: a NaN the child measured arrives as null.
+      resolve(JSON.parse(last, (_, value) => value === null ? NaN : value));
+    });
+  });
 }
 
-/**
- * Runs benchmark B: every client and pgbench at every cell, `repeats`
- * times, the clients' order rotated each repeat.
- */
-export async function benchSelect(server: TestPostgres, repeats: number) {
-  const cellMs = smoke ? 150 : 750;
-  const list = clients(server.url);
+/** Runs benchmark B: every contender's row in its own process, `rounds` times. */
+export async function benchSelect(server: TestPostgres, rounds: number) {
   const binary = findPgbench();
-  const names = [...list.map((c) => c.name), ...(binary ? [PGBENCH] : [])];
-  const rows: SelectRow[] = [];
-  const cell = (client: string, query: QueryKind, callers: number) => {
-    let row = rows.find((r) => r.client === client && r.query === query && r.callers === callers);
-    if (!row) rows.push(row = { client, query, callers, median: {} as LoadResult, runs: [] });
-    return row;
-  };
-  try {
-    // Opens every client's 10 connections and warms the JIT; not measured.
-    for (const client of list) {
-      for (const query of Object.keys(QUERIES) as QueryKind[]) {
-        await load(client.run[query], 50, smoke ? 50 : 500);
-      }
+  const names = [
+    ...CONTENDERS.filter((c) => c.open).map((c) => c.name),
+    ...(binary ? [PGBENCH] : []),
+  ];
+  const rows: SelectRow[] = CELLS.flatMap((cell) =>
+    names.map((client) => ({ client, ...cell, median: {} as SelectRun, runs: [] }))
+  );
+  const row = (client: string, cell: Cell) =>
+    rows.find((r) => r.client === client && r.query === cell.query && r.callers === cell.callers)!;
+  for (let round = 0; round < rounds; round++) {
+    const forward = round % 2 === 0;
+    const cells = forward ? [...CELLS] : [...CELLS].reverse();
+    for (const name of forward ? names : [...names].reverse()) {
+      const runs = name === PGBENCH
+        ? cells.map((cell) => pgbench(binary!, server, cell, cellMs, smoke))
+        : await runChild({
+          contender: name,
+          url: server.url,
+          cells,
+          cellMs,
+          warmMs,
+          limitMs: childLimitMs(cells.length),
+        });
+      cells.forEach((cell, i) => row(name, cell).runs.push(runs[i]));
     }
-    for (let repeat = 0; repeat < repeats; repeat++) {
-      for (const query of Object.keys(QUERIES) as QueryKind[]) {
-        for (const callers of CALLERS) {
-          for (let k = 0; k < names.length; k++) {
-            const name = names[(k + repeat) % names.length];
-            const result = name === PGBENCH
-              // pgbench has no pool: one connection per client, at most the pool's 10.
-              ? pgbench(binary!, server, query, Math.min(callers, POOL_SIZE), 1)
-              : await load(list.find((c) => c.name === name)!.run[query], callers, cellMs);
-            cell(name, query, callers).runs.push(result);
-          }
-        }
-      }
-    }
-  } finally {
-    for (const client of list) await client.close();
   }
-  for (const row of rows) row.median = medianOf(row.runs);
-  return { poolSize: POOL_SIZE, cellMs, pgbench: binary ?? "not found", rows };
+  for (const r of rows) r.median = medianOf(r.runs);
+  return {
+    method: "process per contender" as const,
+    rounds,
+    poolSize: POOL_SIZE,
+    cellMs,
+    slowEvery: SLOW_EVERY,
+    pgbench: binary ?? "not found",
+    rows,
+  };
 }

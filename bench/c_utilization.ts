@@ -9,7 +9,7 @@ import type { TestPostgres } from "../tests/support/postgres.ts";
 import { load, type LoadResult } from "./_load.ts";
 import { smoke } from "./_runtime.ts";
 import { mean, medianOf } from "./_stats.ts";
-import { xPool } from "./b_select.ts";
+import { xPool } from "./_contenders.ts";
 
 /** One saturated run. */
 export interface UtilizationRun extends Record<string, number> {
@@ -31,7 +31,7 @@ export async function benchUtilization(server: TestPostgres, repeats: number) {
   const loadMs = smoke ? 500 : 2_000;
   const runs: UtilizationRun[] = [];
   for (let repeat = 0; repeat < repeats; repeat++) {
-    const client = xPool(server.url, true, "@x/pool");
+    const client = xPool(server.url, true);
     const pool = client.pool;
     try {
       // Opens the 10 connections: the window counts open time from here.

@@ -11,7 +11,7 @@ import type { TestPostgres } from "../tests/support/postgres.ts";
 import { load } from "./_load.ts";
 import { now, smoke } from "./_runtime.ts";
 import { median, medianOf } from "./_stats.ts";
-import { xPool } from "./b_select.ts";
+import { xPool } from "./_contenders.ts";
 
 /** One run with or without health checks. */
 export interface HealthRun extends Record<string, number> {
@@ -34,7 +34,7 @@ export async function benchHealth(server: TestPostgres, repeats: number) {
   const off: HealthRun[] = [];
   for (let repeat = 0; repeat < repeats; repeat++) {
     for (const checking of repeat % 2 === 0 ? [true, false] : [false, true]) {
-      const client = xPool(server.url, true, "@x/pool", {
+      const client = xPool(server.url, true, {
         healthInterval: checking ? INTERVAL_MS : 0,
       });
       const pool = client.pool;
