@@ -18,7 +18,7 @@ import type { Driver } from "../src/driver.ts";
 import { postgresDriver } from "../src/drivers/postgres/mod.ts";
 import type { PoolOptions } from "../src/config.ts";
 import { ConnectionPool } from "../src/pool.ts";
-import type { TestPostgres } from "../tests/support/postgres.ts";
+import type { TestPostgres } from "../examples/_postgres/start.ts";
 import { load, type LoadResult } from "./_load.ts";
 import { bun, cpuMeter, smoke } from "./_runtime.ts";
 import { medianOf, quantile, sorted } from "./_stats.ts";
