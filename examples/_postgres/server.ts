@@ -159,13 +159,19 @@ export function serverProcess(
 
 function launch(setup: ServerSetup, tool: string, args: string[], cwd: string): ChildProcess {
   const ids = setup.user ? { uid: setup.user.uid, gid: setup.user.gid } : {};
-  const child = spawn(join(setup.binaries.bin, tool), args, {
-    ...ids,
-    cwd,
-    // English messages, which start() looks for; the data's locale is set by initdb.
-    env: { ...process.env, LC_ALL: "C" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  let child: ChildProcess;
+  try {
+    child = spawn(join(setup.binaries.bin, tool), args, {
+      ...ids,
+      cwd,
+      // English messages, which start() looks for; the data's locale is set by initdb.
+      env: { ...process.env, LC_ALL: "C" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+  } catch (error) {
+    // Deno throws here where Node and Bun emit `error`.
+    throw new StartupError(`${tool} ${describe(error as Error)}`, setup.advice, { cause: error });
+  }
   // A failed spawn is reported by outcome(); an `error` event with no listener
   // would be thrown instead, and under Bun that spins while a top-level await waits.
   child.on("error", () => {});
