@@ -42,7 +42,7 @@ export interface ServerUser {
 
 /** Where a usable copy of the package's `native/` folder (`bin`, `lib`, `share`) is. */
 export interface Binaries {
-  /** The folder holding `postgres`, `initdb` and `pg_ctl`. */
+  /** The folder holding `postgres` and `initdb`. */
   bin: string;
   /** The package, with its version, for messages. */
   source: string;
