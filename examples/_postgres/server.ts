@@ -95,6 +95,7 @@ export async function initdb(
   const child = launch(setup, "initdb", args, cwd);
   const output = collect(child);
   const exit = await outcome(child, STEP_TIMEOUT_MS);
+  if (exit === "timeout") child.kill("SIGKILL");
   if (exit !== "exited-0") {
     throw new StartupError(
       `initdb ${describe(exit)}${output.text() ? `:\n${output.text()}` : ""}`,
