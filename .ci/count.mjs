@@ -19,6 +19,10 @@
 // Either way, a run that exited non-zero with no failure counted (a file did
 // not type-check or load, the runner crashed or was killed) counts as one
 // failure, and so does a count that disagrees with the runtime's summary.
+//
+// It also lists what was skipped, on stderr: the reasons given in test or
+// suite titles ("(skipped: REASON)"), with how many tests each covers, and
+// the names of skipped tests whose titles give none.
 
 import { existsSync, readFileSync } from "node:fs";
 
@@ -39,12 +43,12 @@ if (exitCode !== 0 && counts.failed === 0) {
 }
 console.error(
   `${runtime}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped` +
-    notes.map((note) => `\n  ${note}`).join(""),
+    notes.map((note) => `\n  ${note}`).join("") + skipReport(counts.skippedNames),
 );
 console.log(`${counts.passed} ${counts.failed} ${counts.skipped}`);
 
 function countDeno(log, xml) {
-  const counts = { passed: 0, failed: 0, skipped: 0 };
+  const counts = { passed: 0, failed: 0, skipped: 0, skippedNames: [] };
   if (xml === "") {
     notes.push("no JUnit report: no test ran");
     return counts;
@@ -59,6 +63,7 @@ function countDeno(log, xml) {
   for (const testCase of cases) {
     if (!parents.has(testCase.name)) {
       counts[testCase.status]++;
+      if (testCase.status === "skipped") counts.skippedNames.push(testCase.name);
       continue;
     }
     groups++;
@@ -96,7 +101,7 @@ function countBun(log) {
   const end = [...log.matchAll(/^Ran \d+ tests? across/gm)].at(-1)?.index;
   if (end === undefined) {
     notes.push("no summary from bun test");
-    return { passed: 0, failed: 0, skipped: 0 };
+    return { passed: 0, failed: 0, skipped: 0, skippedNames: [] };
   }
   const tail = log.slice(log.lastIndexOf("\n\n", end) + 1, end);
   const n = (word) => Number(tail.match(new RegExp(`^\\s*(\\d+) ${word}$`, "m"))?.[1] ?? 0);
@@ -107,7 +112,13 @@ function countBun(log) {
       `${errors} errors outside tests (hooks, files that failed to load) counted as failures`,
     );
   }
-  const counts = { passed: pass, failed: fail + errors, skipped: skip + todo };
+  const counts = {
+    passed: pass,
+    failed: fail + errors,
+    skipped: skip + todo,
+    // Bun lists each skipped test twice: as it runs, and again before its summary.
+    skippedNames: [...new Set([...log.matchAll(/^\((?:skip|todo)\) (.*)$/gm)].map((m) => m[1]))],
+  };
   if (pass + fail + skip + todo !== ran) {
     counts.failed++;
     notes.push(`count check failed: ${pass + fail + skip + todo} counted, "Ran ${ran} tests"`);
@@ -115,6 +126,24 @@ function countBun(log) {
     notes.push(`count check: matches "Ran ${ran} tests"`);
   }
   return counts;
+}
+
+/** The skipped tests, by the reason their titles give; the names of those without one. */
+function skipReport(names) {
+  if (names.length === 0) return "";
+  const byReason = new Map();
+  const unexplained = [];
+  for (const name of names) {
+    const reason = [...name.matchAll(/\(skipped: ([^)]*)\)/g)].at(-1)?.[1];
+    if (reason === undefined) unexplained.push(name);
+    else byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
+  }
+  const lines = [...byReason].map(([reason, n]) => `\n  skipped ${n}: ${reason}`);
+  const shown = unexplained.slice(0, 20).map((name) =>
+    `\n  skipped, no reason in its title: ${name}`
+  );
+  if (unexplained.length > 20) shown.push(`\n  ... and ${unexplained.length - 20} more`);
+  return lines.join("") + shown.join("");
 }
 
 /** The test cases of a JUnit report: name, status and failure message. */

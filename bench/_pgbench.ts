@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import type { TestPostgres } from "../tests/support/postgres.ts";
+import type { TestPostgres } from "../examples/_postgres/start.ts";
 import { type Cell, POOL_SIZE, type QueryKind, type SelectRun, SLOW_EVERY } from "./_contenders.ts";
 import { cpuMeter } from "./_runtime.ts";
 import { quantile, sorted } from "./_stats.ts";

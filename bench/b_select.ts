@@ -23,7 +23,7 @@
 import { spawn } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import type { TestPostgres } from "../tests/support/postgres.ts";
+import type { TestPostgres } from "../examples/_postgres/start.ts";
 import {
   type Cell,
   CELLS,

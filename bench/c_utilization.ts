@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { TestPostgres } from "../tests/support/postgres.ts";
+import type { TestPostgres } from "../examples/_postgres/start.ts";
 import { load, type LoadResult } from "./_load.ts";
 import { smoke } from "./_runtime.ts";
 import { mean, medianOf } from "./_stats.ts";

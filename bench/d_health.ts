@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { TestPostgres } from "../tests/support/postgres.ts";
+import type { TestPostgres } from "../examples/_postgres/start.ts";
 import { load } from "./_load.ts";
 import { now, smoke } from "./_runtime.ts";
 import { median, medianOf } from "./_stats.ts";

