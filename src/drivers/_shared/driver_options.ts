@@ -1,7 +1,8 @@
 /**
  * What both drivers do alike with their options: merge a URL's (or an
  * options object's) with the driver options, refuse the ones the pool owns,
- * and check `pooler`, so that both refuse the same things in the same words.
+ * check `pooler` and the port, and read `ssl` as libpq's `sslmode`, so that
+ * both refuse the same things in the same words.
  *
  * @module
  */
@@ -57,5 +58,62 @@ export function checkPooler(pooler: unknown, driver: string): Pooler | undefined
   const shown = typeof pooler === "string" ? `"${pooler}"` : String(pooler);
   throw new TypeError(
     `Cannot create the ${driver} driver: pooler must be "transaction" or left out, got ${shown}${why}`,
+  );
+}
+
+/**
+ * Returns a port once checked: an integer from 1 to 65535, `5432` when left
+ * out; anything else is a `RangeError` naming the value.
+ *
+ * @param driver The driver's name in the error: `"postgres"`, `"Bun.SQL"`.
+ */
+export function checkPort(port: unknown, driver: string): number {
+  const number = Number(port ?? 5432);
+  if (!Number.isInteger(number) || number < 1 || number > 65535) {
+    throw new RangeError(
+      `Cannot create the ${driver} driver: port (${
+        String(port)
+      }) is not an integer from 1 to 65535`,
+    );
+  }
+  return number;
+}
+
+/** libpq's `sslmode` values, weakest first. */
+export type SslMode = "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full";
+
+const SSL_MODES: readonly unknown[] = [
+  "disable",
+  "allow",
+  "prefer",
+  "require",
+  "verify-ca",
+  "verify-full",
+] satisfies SslMode[];
+
+/**
+ * What an `ssl` option or an `sslmode` URL parameter asks for, as libpq
+ * means it: one of its modes by name; `false` (or `"false"`, or nothing)
+ * for `"disable"`; `true` (or `"true"`) for `"verify-full"`. An object, the
+ * client's own TLS options, is returned as it is. Anything else is a
+ * `RangeError` naming the value.
+ *
+ * @param name The option or parameter, for the error: `"ssl"`, `"sslmode"`.
+ * @param driver The driver's name in the error: `"postgres"`, `"Bun.SQL"`.
+ */
+export function sslMode(
+  value: unknown,
+  name: string,
+  driver: string,
+): SslMode | Record<string, unknown> {
+  if (value === undefined || value === false || value === "false") return "disable";
+  if (value === true || value === "true") return "verify-full";
+  if (SSL_MODES.includes(value)) return value as SslMode;
+  if (typeof value === "object" && value !== null) return value as Record<string, unknown>;
+  const shown = typeof value === "string" ? `"${value}"` : String(value);
+  throw new RangeError(
+    `Cannot create the ${driver} driver: ${name} (${shown}) is not one of ${
+      SSL_MODES.map((mode) => `"${mode}"`).join(", ")
+    }, true, false or TLS options`,
   );
 }
