@@ -117,3 +117,38 @@ export function sslMode(
     }, true, false or TLS options`,
   );
 }
+
+/** The options both drivers resolve alike: the login, and `pooler` with what it implies. */
+export interface Login {
+  login: { username: string; password: unknown; database: string; prepare: unknown };
+  pooler: Pooler | undefined;
+  /** The other options, without postgres.js's aliases `user`, `pass` and `db`. */
+  rest: Record<string, unknown>;
+}
+
+/**
+ * Resolves the login from merged options, postgres.js's aliases `user`,
+ * `pass` and `db` included: a username, required; the database, by default
+ * the username; and `pooler`, checked, with named prepared statements off
+ * behind one unless `prepare` says otherwise.
+ *
+ * @throws {TypeError} No username, or an unknown `pooler`.
+ */
+export function resolveLogin(given: Record<string, unknown>, driver: string): Login {
+  const { user, pass, db, pooler: givenPooler, ...rest } = given;
+  const pooler = checkPooler(givenPooler, driver);
+  const username = given.username ?? user;
+  if (typeof username !== "string" || username === "") {
+    throw new TypeError(`Cannot create the ${driver} driver: no username in the URL or options`);
+  }
+  const login = {
+    username,
+    // A function, as both clients read PGPASSWORD for an empty password.
+    password: (given.password ?? pass) || (() => ""),
+    database: String(given.database ?? db ?? username),
+    // Behind a transaction pooler, the next statement may reach a backend
+    // that never saw the Parse of a named statement.
+    prepare: given.prepare ?? pooler === undefined,
+  };
+  return { login, pooler, rest };
+}

@@ -1,9 +1,9 @@
 import type { BunDriverOptions } from "./options.ts";
 import {
-  checkPooler,
   checkPort,
   mergeOptions,
   type Pooler,
+  resolveLogin,
   sslMode,
 } from "../_shared/driver_options.ts";
 import { parseConnectionUrl } from "../_shared/connection_url.ts";
@@ -64,12 +64,8 @@ export function resolveOptions(
       );
     }
   }
-  const { user, pass, db, hostname, ssl, connect_timeout, pooler: givenPooler, ...rest } = given;
-  const pooler = checkPooler(givenPooler, DRIVER);
-  const username = given.username ?? user;
-  if (typeof username !== "string" || username === "") {
-    throw new TypeError("Cannot create the Bun.SQL driver: no username in the URL or options");
-  }
+  const { login, pooler, rest } = resolveLogin(given, DRIVER);
+  const { hostname, ssl, connect_timeout, ...others } = rest;
   const port = checkPort(given.port, DRIVER);
   const connectTimeout = connect_timeout ?? 30;
   if (typeof connectTimeout !== "number" || !(connectTimeout > 0) || connectTimeout === Infinity) {
@@ -81,26 +77,19 @@ export function resolveOptions(
   }
   const host = String(given.host ?? hostname ?? "localhost");
   if (host.includes(",")) severalHosts(host);
-  const password = given.password ?? pass;
   return {
     connectTimeout,
     pooler,
     bun: {
-      ...rest,
+      ...others,
+      ...login,
       adapter: "postgres",
       hostname: host,
       port,
       path: given.path ?? (host.startsWith("/") ? `${host}/.s.PGSQL.${port}` : undefined),
-      username,
-      database: String(given.database ?? db ?? username),
-      // A function, as Bun may read PGPASSWORD for an empty password.
-      password: password || (() => ""),
       // Bun takes libpq's modes by name, as well as its TLS options.
       tls: sslMode(ssl, "ssl", DRIVER),
       connectionTimeout: connectTimeout,
-      // Behind a transaction pooler, the next statement may reach a backend
-      // that never saw the Parse of a named statement.
-      prepare: given.prepare ?? pooler === undefined,
       bigint: given.bigint ?? false,
       connection: given.connection,
       max: 1,

@@ -1,10 +1,10 @@
 import type postgres from "postgres";
 import type { PostgresDriverOptions } from "./options.ts";
 import {
-  checkPooler,
   checkPort,
   mergeOptions,
   type Pooler,
+  resolveLogin,
   sslMode,
 } from "../_shared/driver_options.ts";
 import { parseConnectionUrl, parseHosts, type UrlHost } from "../_shared/connection_url.ts";
@@ -47,14 +47,8 @@ export function resolveOptions(
     ? fromUrl(urlOrOptions)
     : { ...urlOrOptions };
   const given = mergeOptions(base, { ...driverOptions }, OWNED_OPTIONS, DRIVER);
-  const { user, pass, db, hostname, hosts: urlHosts, pooler: givenPooler, ...rest } = given;
-  const pooler = checkPooler(givenPooler, DRIVER);
-  const username = given.username ?? user;
-  if (typeof username !== "string" || username === "") {
-    throw new TypeError(
-      "Cannot create the postgres driver: no username in the URL or options",
-    );
-  }
+  const { login, pooler, rest } = resolveLogin(given, DRIVER);
+  const { hostname, hosts: urlHosts, ...others } = rest;
   const port = checkPort(given.port, DRIVER);
   const host = given.host ?? hostname;
   // A host option replaces the URL's hosts; a list in it is split as postgres.js would.
@@ -63,9 +57,9 @@ export function resolveOptions(
     : String(host).includes(",")
     ? parseHosts(String(host), DRIVER)
     : [{ host: String(host), port: undefined }];
-  const password = given.password ?? pass;
   const options = {
-    ...rest,
+    ...others,
+    ...login,
     // Arrays, so postgres.js does not split a host on ':' (IPv6).
     host: hosts.map((each) => each.host),
     port: hosts.map((each) => each.port ?? port),
@@ -73,17 +67,10 @@ export function resolveOptions(
       (hosts.length === 1 && hosts[0].host.startsWith("/")
         ? `${hosts[0].host}/.s.PGSQL.${hosts[0].port ?? port}`
         : undefined),
-    username,
-    database: String(given.database ?? db ?? username),
-    // A function, because postgres.js reads PGPASSWORD for a falsy password.
-    password: (password || (() => "")) as Options["password"],
     ssl: postgresSsl(given.ssl),
     sslnegotiation: given.sslnegotiation ?? null,
     connect_timeout: given.connect_timeout ?? 30,
     keep_alive: given.keep_alive ?? 60,
-    // Behind a transaction pooler, the next statement may reach a backend
-    // that never saw the Parse of a named statement.
-    prepare: given.prepare ?? pooler === undefined,
     debug: given.debug ?? false,
     max_pipeline: given.max_pipeline ?? 100,
     publications: given.publications ?? "alltables",
