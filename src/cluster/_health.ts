@@ -86,13 +86,9 @@ function applyPrimary(
   answer: Answer<PrimaryState>,
   settings: HealthSettings,
 ): void {
-  if (answer.state === undefined) {
-    primary.checksFailed++;
-    setTrouble(primary, "unreachable", answer.error, "healthCheck", settings);
-    return;
-  }
-  primary.checksPassed++;
-  const { readOnly, lsn } = answer.state;
+  const state = counted(primary, answer, settings);
+  if (state === undefined) return;
+  const { readOnly, lsn } = state;
   if (lsn !== undefined) settings.history.record(answer.at, lsn);
   if (readOnly && !primary.readOnly) primary.removals++;
   primary.readOnly = readOnly;
@@ -108,13 +104,9 @@ function applyReplica(
   answer: Answer<ReplicaState>,
   settings: HealthSettings,
 ): void {
-  if (answer.state === undefined) {
-    replica.checksFailed++;
-    setTrouble(replica, "unreachable", answer.error, "healthCheck", settings);
-    return;
-  }
-  replica.checksPassed++;
-  const { inRecovery, replayLsn } = answer.state;
+  const state = counted(replica, answer, settings);
+  if (state === undefined) return;
+  const { inRecovery, replayLsn } = state;
   if (!inRecovery) {
     // Promoted: it follows no primary, so it may miss the primary's writes and has no lag to measure.
     replica.lagMs = undefined;
@@ -136,6 +128,21 @@ function applyReplica(
     return;
   }
   replica.trouble = undefined;
+}
+
+/** Counts a check; a member that did not answer is unreachable. Returns what it said, if it did. */
+function counted<T>(
+  member: ClusterMember,
+  answer: Answer<T>,
+  settings: HealthSettings,
+): T | undefined {
+  if (answer.state === undefined) {
+    member.checksFailed++;
+    setTrouble(member, "unreachable", answer.error, "healthCheck", settings);
+    return undefined;
+  }
+  member.checksPassed++;
+  return answer.state;
 }
 
 /** Marks `member` in trouble; a change of trouble is counted and reported once. */

@@ -1,5 +1,12 @@
 import type { BunDriverOptions } from "./options.ts";
-import { checkPooler, mergeOptions, type Pooler } from "../_shared/driver_options.ts";
+import {
+  checkPort,
+  mergeOptions,
+  type Pooler,
+  resolveLogin,
+  sslMode,
+} from "../_shared/driver_options.ts";
+import { parseConnectionUrl } from "../_shared/connection_url.ts";
 
 /** What one `Bun.SQL` instance is created with, once resolved, minus `onclose`. */
 export interface ResolvedOptions {
@@ -10,6 +17,8 @@ export interface ResolvedOptions {
   /** The pooler between the driver and the server, if one was named. */
   pooler: Pooler | undefined;
 }
+
+const DRIVER = "Bun.SQL";
 
 /** Options the pool owns, under the names `Bun.SQL` takes them. */
 const OWNED_OPTIONS = [
@@ -45,9 +54,9 @@ export function resolveOptions(
     );
   }
   const base: Record<string, unknown> = typeof urlOrOptions === "string"
-    ? parseUrl(urlOrOptions)
+    ? fromUrl(urlOrOptions)
     : { ...urlOrOptions };
-  const given = mergeOptions(base, { ...driverOptions }, OWNED_OPTIONS, "Bun.SQL");
+  const given = mergeOptions(base, { ...driverOptions }, OWNED_OPTIONS, DRIVER);
   for (const key of TIMEOUT_ALIASES) {
     if (given[key] !== undefined) {
       throw new TypeError(
@@ -55,18 +64,9 @@ export function resolveOptions(
       );
     }
   }
-  const { user, pass, db, hostname, ssl, connect_timeout, pooler: givenPooler, ...rest } = given;
-  const pooler = checkPooler(givenPooler, "Bun.SQL");
-  const username = given.username ?? user;
-  if (typeof username !== "string" || username === "") {
-    throw new TypeError("Cannot create the Bun.SQL driver: no username in the URL or options");
-  }
-  const port = Number(given.port ?? 5432);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new RangeError(
-      `Cannot create the Bun.SQL driver: port (${given.port}) is not an integer from 1 to 65535`,
-    );
-  }
+  const { login, pooler, rest } = resolveLogin(given, DRIVER);
+  const { hostname, ssl, connect_timeout, ...others } = rest;
+  const port = checkPort(given.port, DRIVER);
   const connectTimeout = connect_timeout ?? 30;
   if (typeof connectTimeout !== "number" || !(connectTimeout > 0) || connectTimeout === Infinity) {
     throw new RangeError(
@@ -76,30 +76,20 @@ export function resolveOptions(
     );
   }
   const host = String(given.host ?? hostname ?? "localhost");
-  if (host.includes(",")) {
-    throw new RangeError(
-      `Cannot create the Bun.SQL driver: host (${host}) lists several hosts, which Bun.SQL does not support`,
-    );
-  }
-  const password = given.password ?? pass;
+  if (host.includes(",")) severalHosts(host);
   return {
     connectTimeout,
     pooler,
     bun: {
-      ...rest,
+      ...others,
+      ...login,
       adapter: "postgres",
       hostname: host,
       port,
       path: given.path ?? (host.startsWith("/") ? `${host}/.s.PGSQL.${port}` : undefined),
-      username,
-      database: String(given.database ?? db ?? username),
-      // A function, as Bun may read PGPASSWORD for an empty password.
-      password: password || (() => ""),
-      tls: tlsOption(ssl),
+      // Bun takes libpq's modes by name, as well as its TLS options.
+      tls: sslMode(ssl, "ssl", DRIVER),
       connectionTimeout: connectTimeout,
-      // Behind a transaction pooler, the next statement may reach a backend
-      // that never saw the Parse of a named statement.
-      prepare: given.prepare ?? pooler === undefined,
       bigint: given.bigint ?? false,
       connection: given.connection,
       max: 1,
@@ -109,48 +99,15 @@ export function resolveOptions(
   };
 }
 
-/** Bun's `tls` option for the driver's `ssl` option. */
-function tlsOption(ssl: unknown): unknown {
-  if (ssl === undefined || ssl === false || ssl === "disable") return false;
-  if (ssl === true || ssl === "verify-full") return true;
-  if (ssl === "require") return { rejectUnauthorized: false };
-  if (typeof ssl === "object" && ssl !== null) return ssl;
-  throw new RangeError(
-    `Cannot create the Bun.SQL driver: ssl (${
-      String(ssl)
-    }) is not one of false, "disable", "require", "verify-full", true or TLS options`,
-  );
+/** A URL's options; Bun.SQL takes one host only. */
+function fromUrl(text: string): Record<string, unknown> {
+  const { hosts, ...options } = parseConnectionUrl(text, DRIVER);
+  if (hosts !== undefined) severalHosts(hosts.map((each) => each.host).join(","));
+  return options;
 }
 
-/** Splits a `postgres://` URL with one host into options. */
-function parseUrl(text: string): Record<string, unknown> {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new TypeError(`Cannot create the Bun.SQL driver: "${text}" is not a URL`);
-  }
-  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
-    throw new TypeError(
-      `Cannot create the Bun.SQL driver: the URL's scheme (${url.protocol}) is not postgres: or postgresql:`,
-    );
-  }
-  const options: Record<string, unknown> = {};
-  const connection: Record<string, string> = {};
-  if (url.username) options.username = decodeURIComponent(url.username);
-  if (url.password) options.password = decodeURIComponent(url.password);
-  if (url.hostname) options.host = decodeURIComponent(url.hostname).replace(/^\[(.*)\]$/, "$1");
-  if (url.port) options.port = Number(url.port);
-  if (url.pathname.length > 1) options.database = decodeURIComponent(url.pathname.slice(1));
-  for (const [key, value] of url.searchParams) {
-    if (key === "sslmode" || key === "ssl") {
-      options.ssl = value === "false" ? false : value === "true" ? true : value;
-    } else if (key === "connect_timeout") {
-      options.connect_timeout = Number(value);
-    } else {
-      connection[key] = value;
-    }
-  }
-  options.connection = connection;
-  return options;
+function severalHosts(host: string): never {
+  throw new RangeError(
+    `Cannot create the ${DRIVER} driver: host (${host}) lists several hosts, which Bun.SQL does not support`,
+  );
 }

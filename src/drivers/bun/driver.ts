@@ -67,11 +67,11 @@ import { canRetryConnect, classifyError } from "../_shared/sqlstate.ts";
  * @returns A driver for a pool.
  * @throws {Error} When not running on Bun.
  * @throws {TypeError} When no username is given, an option the pool owns
- * (`max`, `idleTimeout`, `maxLifetime`, ...) is, or `pooler` is not
- * `"transaction"`.
+ * (`max`, `idleTimeout`, `maxLifetime`, ...) is, `pooler` is not
+ * `"transaction"`, or the URL's scheme is not `postgres:` or `postgresql:`.
  * @throws {RangeError} When the port is not an integer from 1 to 65535,
- * `connect_timeout` is not a positive number, `ssl` is not a known mode, or
- * several hosts are given.
+ * `connect_timeout` is not a positive number, `ssl` (or the URL's
+ * `sslmode`) is not a known mode, or several hosts are given.
  *
  * @example From a URL
  * ```ts ignore

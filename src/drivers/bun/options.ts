@@ -46,11 +46,22 @@ export interface BunDriverOptions {
   /** Database name. Default: the username. */
   database?: string;
   /**
-   * TLS: `false` or `"disable"` (the default), `"require"` (no certificate
-   * check), `"verify-full"` or `true` (checked), or Bun's TLS options.
-   * Bun.SQL has no `"prefer"` or `"allow"`: it never falls back to plain TCP.
+   * TLS, as libpq's `sslmode` (also read from a URL's `sslmode`): `false`
+   * or `"disable"` (the default); `"allow"` and `"prefer"` (TLS when the
+   * server offers it, else plain TCP) and `"require"` (no certificate
+   * check); `"verify-ca"` (the certificate chain is checked);
+   * `"verify-full"` or `true` (the chain and the host name are checked); or
+   * Bun's TLS options.
    */
-  ssl?: boolean | "disable" | "require" | "verify-full" | Record<string, unknown>;
+  ssl?:
+    | boolean
+    | "disable"
+    | "allow"
+    | "prefer"
+    | "require"
+    | "verify-ca"
+    | "verify-full"
+    | Record<string, unknown>;
   /** Seconds for TCP, TLS and authentication together. Default `30`. */
   connect_timeout?: number;
   /**

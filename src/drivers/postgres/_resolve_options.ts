@@ -1,6 +1,13 @@
 import type postgres from "postgres";
 import type { PostgresDriverOptions } from "./options.ts";
-import { checkPooler, mergeOptions, type Pooler } from "../_shared/driver_options.ts";
+import {
+  checkPort,
+  mergeOptions,
+  type Pooler,
+  resolveLogin,
+  sslMode,
+} from "../_shared/driver_options.ts";
+import { parseConnectionUrl, parseHosts, type UrlHost } from "../_shared/connection_url.ts";
 
 /** Options as handed to postgres.js, once resolved. */
 export type Options = postgres.Options<Record<string, postgres.PostgresType>>;
@@ -23,6 +30,7 @@ const OWNED_OPTIONS = [
   "timeout",
 ] as const;
 
+const DRIVER = "postgres";
 const noop = () => {};
 
 /**
@@ -36,45 +44,33 @@ export function resolveOptions(
   driverOptions: PostgresDriverOptions | undefined,
 ): ResolvedOptions {
   const base: Record<string, unknown> = typeof urlOrOptions === "string"
-    ? parseUrl(urlOrOptions)
+    ? fromUrl(urlOrOptions)
     : { ...urlOrOptions };
-  const given = mergeOptions(base, { ...driverOptions }, OWNED_OPTIONS, "postgres");
-  const { user, pass, db, hostname, pooler: givenPooler, ...rest } = given;
-  const pooler = checkPooler(givenPooler, "postgres");
-  const username = given.username ?? user;
-  if (typeof username !== "string" || username === "") {
-    throw new TypeError(
-      "Cannot create the postgres driver: no username in the URL or options",
-    );
-  }
-  const port = Number(given.port ?? 5432);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new RangeError(
-      `Cannot create the postgres driver: port (${given.port}) is not an integer from 1 to 65535`,
-    );
-  }
-  const host = String(given.host ?? hostname ?? "localhost");
-  const password = given.password ?? pass;
-  // One host goes in as an array, so postgres.js does not split it on ':'
-  // (IPv6); a comma-separated list is left for postgres.js to split.
-  const several = host.includes(",");
+  const given = mergeOptions(base, { ...driverOptions }, OWNED_OPTIONS, DRIVER);
+  const { login, pooler, rest } = resolveLogin(given, DRIVER);
+  const { hostname, hosts: urlHosts, ...others } = rest;
+  const port = checkPort(given.port, DRIVER);
+  const host = given.host ?? hostname;
+  // A host option replaces the URL's hosts; a list in it is split as postgres.js would.
+  const hosts = host === undefined
+    ? urlHosts as UrlHost[] | undefined ?? [{ host: "localhost", port: undefined }]
+    : String(host).includes(",")
+    ? parseHosts(String(host), DRIVER)
+    : [{ host: String(host), port: undefined }];
   const options = {
-    ...rest,
-    host: several ? host : [host],
-    port: several ? port : [port],
+    ...others,
+    ...login,
+    // Arrays, so postgres.js does not split a host on ':' (IPv6).
+    host: hosts.map((each) => each.host),
+    port: hosts.map((each) => each.port ?? port),
     path: given.path ??
-      (host.startsWith("/") ? `${host}/.s.PGSQL.${port}` : undefined),
-    username,
-    database: String(given.database ?? db ?? username),
-    // A function, because postgres.js reads PGPASSWORD for a falsy password.
-    password: (password || (() => "")) as Options["password"],
-    ssl: given.ssl ?? false,
+      (hosts.length === 1 && hosts[0].host.startsWith("/")
+        ? `${hosts[0].host}/.s.PGSQL.${hosts[0].port ?? port}`
+        : undefined),
+    ssl: postgresSsl(given.ssl),
     sslnegotiation: given.sslnegotiation ?? null,
     connect_timeout: given.connect_timeout ?? 30,
     keep_alive: given.keep_alive ?? 60,
-    // Behind a transaction pooler, the next statement may reach a backend
-    // that never saw the Parse of a named statement.
-    prepare: given.prepare ?? pooler === undefined,
     debug: given.debug ?? false,
     max_pipeline: given.max_pipeline ?? 100,
     publications: given.publications ?? "alltables",
@@ -92,43 +88,27 @@ export function resolveOptions(
   return { options, pooler };
 }
 
-/** Splits a connection URL into options, the way postgres.js reads it. */
-function parseUrl(text: string): Record<string, unknown> {
-  const start = text.indexOf("://") + 3;
-  const authority = text.slice(start).split(/[/?#]/, 1)[0];
-  const at = authority.lastIndexOf("@") + 1;
-  const hosts = authority.slice(at);
-  const first = hosts.split(",")[0];
-  // `URL` cannot parse several hosts; parse with the first one alone.
-  const url = new URL(
-    text.slice(0, start + at) + first + text.slice(start + authority.length),
-  );
-  const options: Record<string, unknown> = {};
-  const connection: Record<string, string> = {};
-  if (url.username) options.username = decodeURIComponent(url.username);
-  if (url.password) options.password = decodeURIComponent(url.password);
-  if (hosts.includes(",")) {
-    options.host = decodeURIComponent(hosts);
-  } else if (url.hostname) {
-    options.host = decodeURIComponent(url.hostname).replace(/^\[(.*)\]$/, "$1");
+/** A URL's options, with the parameters postgres.js takes as options taken out of `connection`. */
+function fromUrl(text: string): Record<string, unknown> {
+  const { connection, ...url } = parseConnectionUrl(text, DRIVER);
+  const options: Record<string, unknown> = { ...url, connection };
+  for (const key of ["keep_alive", "target_session_attrs", "sslnegotiation"]) {
+    if (!(key in connection)) continue;
+    options[key] = key === "keep_alive" ? Number(connection[key]) : connection[key];
+    delete connection[key];
   }
-  if (url.port) options.port = Number(url.port);
-  if (url.pathname.length > 1) {
-    options.database = decodeURIComponent(url.pathname.slice(1));
-  }
-  for (const [key, value] of url.searchParams) {
-    if (key === "sslmode" || key === "ssl") {
-      options.ssl = value === "disable" || value === "false" ? false : value;
-    } else if (key === "sslrootcert") {
-      if (value === "system") options.ssl = "verify-full";
-    } else if (key === "connect_timeout" || key === "keep_alive") {
-      options[key] = Number(value);
-    } else if (key === "target_session_attrs" || key === "sslnegotiation") {
-      options[key] = value;
-    } else {
-      connection[key] = value;
-    }
-  }
-  options.connection = connection;
   return options;
+}
+
+/**
+ * postgres.js's `ssl` for libpq's mode. It cannot try plain TCP first, so
+ * `"allow"` is `"prefer"`: both connect to a server with TLS or without.
+ */
+function postgresSsl(ssl: unknown): Options["ssl"] {
+  const mode = sslMode(ssl, "ssl", DRIVER);
+  if (mode === "disable") return false;
+  if (mode === "allow" || mode === "prefer") return "prefer";
+  // The chain is checked, the host name is not.
+  if (mode === "verify-ca") return { checkServerIdentity: () => undefined };
+  return mode;
 }

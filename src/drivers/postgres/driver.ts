@@ -79,9 +79,10 @@ import type { PostgresDriverOptions } from "./options.ts";
  * @param driverOptions More options, overriding those of the first argument.
  * @returns A driver for a pool.
  * @throws {TypeError} When no username is given, an option the pool owns
- * (`max`, `idle_timeout`, `max_lifetime`, ...) is, or `pooler` is not
- * `"transaction"`.
- * @throws {RangeError} When the port is not an integer from 1 to 65535.
+ * (`max`, `idle_timeout`, `max_lifetime`, ...) is, `pooler` is not
+ * `"transaction"`, or the URL's scheme is not `postgres:` or `postgresql:`.
+ * @throws {RangeError} When a port is not an integer from 1 to 65535, or
+ * `ssl` (or the URL's `sslmode`) is not a known mode.
  *
  * @example From a URL
  * ```ts

@@ -46,11 +46,22 @@ export interface PostgresDriverOptions {
   /** Database name. Default: the username. */
   database?: string;
   /**
-   * TLS: `false` (the default), `"require"`, `"allow"` and `"prefer"` (no
-   * certificate check), `"verify-full"` or `true` (checked), or an object of
-   * `tls.connect` options.
+   * TLS, as libpq's `sslmode` (also read from a URL's `sslmode`): `false`
+   * or `"disable"` (the default); `"allow"` and `"prefer"` (TLS when the
+   * server offers it, else plain TCP: postgres.js cannot try plain TCP
+   * first) and `"require"` (no certificate check); `"verify-ca"` (the
+   * certificate chain is checked); `"verify-full"` or `true` (the chain and
+   * the host name are checked); or an object of `tls.connect` options.
    */
-  ssl?: boolean | "require" | "allow" | "prefer" | "verify-full" | Record<string, unknown>;
+  ssl?:
+    | boolean
+    | "disable"
+    | "allow"
+    | "prefer"
+    | "require"
+    | "verify-ca"
+    | "verify-full"
+    | Record<string, unknown>;
   /** Seconds for TCP, TLS and authentication together. Default `30`. */
   connect_timeout?: number;
   /** Seconds of idleness before TCP keep-alive probes; `null` for none. Default `60`. */
