@@ -17,7 +17,7 @@
  * ```
  */
 export interface PoolCounters {
-  /** Connections handed to callers. */
+  /** Connections handed to callers, each pipelined statement counted as one. */
   acquireCount: number;
   /** Acquisitions that had to wait because no connection was idle. */
   waitCount: number;

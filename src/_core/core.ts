@@ -314,10 +314,10 @@ export class PoolCore {
     const pipelines = this.pipelines!;
     this.acquireTimes.record(waited);
     if (this.observers.length !== 0) this.#notify("acquired", waited);
+    this.counters.acquireCount++;
     if (!entry.shared) {
       this.ledger.move(entry, "inUse", now);
       entry.lentAt = now;
-      this.counters.acquireCount++;
       pipelines.open(entry);
     }
     if (pipelines.started(entry, now)) this.counters.pipelinedStatements++;

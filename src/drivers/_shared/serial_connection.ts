@@ -1,8 +1,12 @@
 import type { DriverConnection, QueryResult } from "../../driver.ts";
 import { connectionError } from "./sqlstate.ts";
 
-/** What a call does; `query` alone resolves with a result. */
-type Action = "query" | "ping" | "reset" | "discard";
+/**
+ * What a call does; `query` and `pipeline` resolve with a result. A
+ * `pipeline` call may share the wire with other `pipeline` calls; every
+ * other call runs alone.
+ */
+type Action = "query" | "pipeline" | "ping" | "reset" | "discard";
 
 /** The parameters of a statement that has none; clients only read them. */
 export const NO_PARAMS: never[] = Object.freeze([]) as never[];
@@ -18,8 +22,8 @@ const DISCARD_SESSION = "close all; set session authorization default; reset all
   "select pg_advisory_unlock_all(); discard plans; discard temp; discard sequences";
 
 /**
- * One call of `query`, `ping`, `reset` or `discard`: queued until the calls
- * before it have finished, then on the wire, then done. A node of its
+ * One call of `query`, `pipeline`, `ping`, `reset` or `discard`: queued
+ * until it may go on the wire, then on the wire, then done. A node of its
  * connection's queue.
  */
 export class Call<Statement, Cancel> {
@@ -31,6 +35,10 @@ export class Call<Statement, Cancel> {
   query: Statement | undefined = undefined;
   /** How far the driver has got in cancelling `query`, once it has begun. */
   cancel: Cancel | undefined = undefined;
+  /** Its caller gave up while others were on the wire with it: cancel it once it runs alone. */
+  cancelWanted = false;
+  /** Counted in its connection's calls that keep others off the wire. */
+  alone = false;
   onAbort: (() => void) | undefined = undefined;
   next: Call<Statement, Cancel> | undefined = undefined;
 
@@ -45,11 +53,16 @@ export class Call<Statement, Cancel> {
 }
 
 /**
- * A connection over one socket of a client that never pipelines for it:
- * calls run one at a time, in order, and once the socket has closed every
- * call rejects without sending anything. A driver supplies how a statement
- * is sent, read and cancelled, and how the socket is ended; it reports the
- * socket's close with `socketClosed`.
+ * A connection over one socket of a client, whose calls go on the wire in
+ * order: one at a time, except that `pipeline` calls go out behind each
+ * other without waiting (the client gives each its own Sync). Once the
+ * socket has closed every call rejects without sending anything. A driver
+ * supplies how a statement is sent, read and cancelled, and how the socket
+ * is ended; it reports the socket's close with `socketClosed`.
+ *
+ * A cancel request stops whatever the session runs when it arrives, so one
+ * is sent only for a call alone on the wire, and nothing more is sent until
+ * the cancelled call has finished (its request has landed).
  */
 export abstract class SerialConnection<Statement extends PromiseLike<unknown>, Cancel>
   implements DriverConnection {
@@ -65,13 +78,16 @@ export abstract class SerialConnection<Statement extends PromiseLike<unknown>, C
   protected readonly gone: Promise<void> = new Promise((resolve) => this.#markGone = resolve);
   /** Calls started and not yet finished, running or queued. */
   #pending = 0;
-  /** Calls waiting for the connection, oldest first; calls run one at a time. */
+  /** Calls waiting to go on the wire, oldest first. */
   #head: Call<Statement, Cancel> | undefined;
   #tail: Call<Statement, Cancel> | undefined;
-  /** The call whose statement is on the wire, if any. */
-  #running: Call<Statement, Cancel> | undefined;
-  /** Set from a call's start until it has finished, its cancel request included. */
-  #busy = false;
+  /**
+   * Calls sent and not finished, oldest first: the server answers them in
+   * this order. A call stays here until its cancel request, if any, has landed.
+   */
+  readonly #wire: Call<Statement, Cancel>[] = [];
+  /** Calls on the wire that must run alone (not `pipeline`), or whose cancel was sent. */
+  #alone = 0;
   /** Set while a microtask is due to start the next call. */
   #scheduled = false;
   /** Starts queued calls until one is on the wire; bound once, as a microtask. */
@@ -104,6 +120,14 @@ export abstract class SerialConnection<Statement extends PromiseLike<unknown>, C
     signal?: AbortSignal,
   ): Promise<QueryResult> {
     return this.#run("query", text, params, signal) as Promise<QueryResult>;
+  }
+
+  pipeline(
+    text: string,
+    params: readonly unknown[],
+    signal?: AbortSignal,
+  ): Promise<QueryResult> {
+    return this.#run("pipeline", text, params, signal) as Promise<QueryResult>;
   }
 
   ping(signal?: AbortSignal): Promise<void> {
@@ -223,9 +247,25 @@ export abstract class SerialConnection<Statement extends PromiseLike<unknown>, C
       .then(() => clearTimeout(timer));
   }
 
-  /** Asks the server to cancel the statement on the wire, if any. */
+  /** Asks the server to cancel the statement on the wire, if it is alone there. */
   protected cancelRunning(): Promise<void> | void {
-    return this.#running === undefined ? undefined : this.cancel(this.#running);
+    return this.#wire.length === 1 ? this.#cancelAlone(this.#wire[0]) : undefined;
+  }
+
+  /** Sends the cancel request of a call alone on the wire; holds further sends until it lands. */
+  #cancelAlone(call: Call<Statement, Cancel>): Promise<void> | void {
+    if (!call.alone && !call.ended) {
+      call.alone = true;
+      this.#alone++;
+    }
+    return this.cancel(call);
+  }
+
+  /** The caller gave up: cancel the statement now if that can hit no other, else once it can. */
+  #abandon(call: Call<Statement, Cancel>): void {
+    if (call.query === undefined) return; // Not sent: it is dropped when its turn comes.
+    if (this.#wire.length === 1) this.#cancelAlone(call);
+    else call.cancelWanted = true;
   }
 
   /**
@@ -247,7 +287,7 @@ export abstract class SerialConnection<Statement extends PromiseLike<unknown>, C
       if (signal !== undefined) {
         call.onAbort = () => {
           this.#settle(call, false, signal.reason);
-          this.cancel(call);
+          this.#abandon(call);
         };
         signal.addEventListener("abort", call.onAbort, { once: true });
       }
@@ -255,18 +295,23 @@ export abstract class SerialConnection<Statement extends PromiseLike<unknown>, C
       else this.#tail.next = call;
       this.#tail = call;
       // A microtask later, as a `close()` in the same step must find it unsent.
-      if (!this.#busy && !this.#scheduled) {
+      if (!this.#scheduled && this.#mayStart(call)) {
         this.#scheduled = true;
         RESOLVED.then(this.#pump);
       }
     });
   }
 
-  /** Starts queued calls until one is on the wire or none is left. */
+  /** Whether `call`, first in line, may go on the wire now. */
+  #mayStart(call: Call<Statement, Cancel>): boolean {
+    return this.#wire.length === 0 || (call.action === "pipeline" && this.#alone === 0);
+  }
+
+  /** Starts queued calls, in order, while the next one may go on the wire. */
   #startNext(): void {
     this.#scheduled = false;
     let call: Call<Statement, Cancel> | undefined;
-    while (!this.#busy && (call = this.#head) !== undefined) {
+    while ((call = this.#head) !== undefined && this.#mayStart(call)) {
       this.#head = call.next;
       if (this.#head === undefined) this.#tail = undefined;
       call.next = undefined;
@@ -283,32 +328,38 @@ export abstract class SerialConnection<Statement extends PromiseLike<unknown>, C
     const query = this.send(call);
     if (query === undefined) return;
     call.query = query;
-    this.#running = call;
-    this.#busy = true;
+    this.#wire.push(call);
+    if (call.action !== "pipeline") {
+      call.alone = true;
+      this.#alone++;
+    }
     query.then(
       (result) => this.#ended(call, true, result),
       (error) => this.#ended(call, false, error),
     );
   }
 
-  /** The statement of the running call has ended, or the socket is gone. */
+  /** The statement of a call on the wire has ended, or the socket is gone. */
   #ended(call: Call<Statement, Cancel>, ok: boolean, value: unknown): void {
     if (call.ended) return;
     call.ended = true;
-    this.#running = undefined;
     this.conclude(call, ok, value);
   }
 
-  /** Ends a call: settles its caller, unless it gave up, and starts the next one. */
+  /** Ends a call: settles its caller, unless it gave up, and starts what may follow. */
   protected finish(call: Call<Statement, Cancel>, ok: boolean, value: unknown): void {
     if (call.onAbort !== undefined) call.signal!.removeEventListener("abort", call.onAbort);
     // Before settling, so the caller sees `dirty` false once it resumes.
     this.#pending--;
     this.#settle(call, ok, value);
-    if (this.#busy) {
-      this.#busy = false;
-      this.#startNext();
-    }
+    const wire = this.#wire;
+    const at = wire.indexOf(call);
+    if (at === -1) return; // Never sent.
+    wire.splice(at, 1);
+    if (call.alone) this.#alone--;
+    const next = wire[0];
+    if (wire.length === 1 && next.cancelWanted && !next.ended) this.#cancelAlone(next);
+    this.#startNext();
   }
 
   #settle(call: Call<Statement, Cancel>, ok: boolean, value: unknown): void {
@@ -348,9 +399,8 @@ export abstract class SerialConnection<Statement extends PromiseLike<unknown>, C
     };
     this.#markGone();
     if (endAgain && !wasClosed) this.endSocket();
-    const running = this.#running;
-    if (running !== undefined) {
-      this.afterClientRejected(() => this.#ended(running, false, this.closedError(running.action)));
+    for (const call of this.#wire) {
+      this.afterClientRejected(() => this.#ended(call, false, this.closedError(call.action)));
     }
     if (this.#listener) this.#notify();
   }

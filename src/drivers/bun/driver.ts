@@ -29,6 +29,7 @@ import { BunConnection } from "./_connection.ts";
 import { type ResolvedOptions, resolveOptions } from "./_resolve_options.ts";
 import type { BunDriverOptions } from "./options.ts";
 import { bunSqlConstructor } from "./_sql.ts";
+import { pipelinable } from "../_shared/pipelinable.ts";
 import { canRetryConnect, classifyError } from "../_shared/sqlstate.ts";
 
 /**
@@ -143,6 +144,11 @@ class BunDriver implements Driver {
 
   canRetryConnect(error: unknown): boolean {
     return canRetryConnect(error);
+  }
+
+  pipelinable(text: string): boolean {
+    // Behind a transaction pooler each statement may reach another backend.
+    return !this.sharesSessions && pipelinable(text);
   }
 
   classifyError(error: unknown): ServerErrorKind | undefined {

@@ -89,7 +89,7 @@ export class PostgresConnection extends SerialConnection<Statement, Promise<void
   }
 
   protected send(call: PostgresCall): Statement {
-    if (call.action === "query") {
+    if (call.action === "query" || call.action === "pipeline") {
       // A copy, as the caller may change its array once the call returns.
       const params = call.params.length === 0 ? NO_PARAMS : [...call.params] as never[];
       return this.#sql.unsafe(call.text, params, this.#statementOptions);

@@ -23,6 +23,7 @@
  */
 
 import type { Driver, DriverConnection } from "../../driver.ts";
+import { pipelinable } from "../_shared/pipelinable.ts";
 import { canRetryConnect, classifyError } from "../_shared/sqlstate.ts";
 import type { ArrayType } from "./_arrays.ts";
 import { PostgresConnection } from "./_connection.ts";
@@ -150,6 +151,11 @@ class PostgresDriver implements Driver {
 
   canRetryConnect(error: unknown): boolean {
     return canRetryConnect(error);
+  }
+
+  pipelinable(text: string): boolean {
+    // Behind a transaction pooler each statement may reach another backend.
+    return !this.sharesSessions && pipelinable(text);
   }
 
   classifyError(error: unknown): "serverGone" | "readOnly" | undefined {
