@@ -34,6 +34,7 @@ describe("through PgBouncer in transaction mode", { skip: unavailable }, () => {
       );
       const pids = new Set(results.map((result) => result.rows[0].pid));
       assert.deepEqual(results.map((result) => result.rows[0].n), results.map(() => 0));
+      assert.equal(pool.getMetrics().pipelinedStatements, 0, "no pipelining behind the pooler");
       // The contrast: with prepare on, the statement is named, and lists itself.
       const preparedName = "x-pool-bouncer-prepared";
       const prepared = new ConnectionPool({
