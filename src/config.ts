@@ -113,7 +113,7 @@ export interface PoolOptions {
    * connection at once (pipelining), once every connection is busy and no
    * more may open. Only autocommit statements the driver deems safe share a
    * connection, never one lent by `getConnection`, `beginTx` or
-   * `transaction`; see docs/pipelining.md. An integer of at least 0; 0
+   * `transaction`; see `docs/pipelining.md`. An integer of at least 0; 0
    * turns pipelining off.
    *
    * @default {10}

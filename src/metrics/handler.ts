@@ -314,6 +314,11 @@ const FAMILIES: readonly Family[] = [
   counter("acquires_total", "Connections handed to callers.", (m) => one(m.acquireCount)),
   counter("waits_total", "Acquisitions that had to wait.", (m) => one(m.waitCount)),
   counter(
+    "pipelined_statements_total",
+    "Statements sent on a connection that already had one in flight.",
+    (m) => one(m.pipelinedStatements),
+  ),
+  counter(
     "acquire_timeouts_total",
     "Waits that ended with AcquireTimeoutError.",
     (m) => one(m.acquireTimeouts),

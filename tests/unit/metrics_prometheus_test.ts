@@ -105,6 +105,19 @@ describe("metricsHandler at /metrics", () => {
     held.release();
   });
 
+  it("counts pipelined statements", async () => {
+    const h = harness({ name: "piped", maxOpenConns: 1 });
+    h.driver.pipelinable = () => true;
+    h.driver.onOpen = (connection) => connection.holdPipeline = true;
+    const calls = [1, 2, 3].map(() => h.pool.execute("select 1"));
+    await flush();
+    const families = await scrape(metricsHandler(h.pool));
+    assert.equal(families.get("xpool_pipelined_statements_total")?.type, "COUNTER");
+    assert.equal(value(families, "xpool_pipelined_statements_total", { pool: "piped" }), 2);
+    h.driver.last!.answer(3);
+    await Promise.all(calls);
+  });
+
   it("counts closed connections by reason and health checks by result", async () => {
     const h = harness({ maxOpenConns: 2, maxIdleConns: 1 });
     const [a, b] = [await h.pool.getConnection(), await h.pool.getConnection()];
