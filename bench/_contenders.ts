@@ -132,6 +132,8 @@ const underBun = (open: (url: string) => Client) => bun ? open : undefined;
 export const CONTENDERS: readonly Contender[] = [
   { name: "@x/pool (prepare: true)", open: (url) => xPool(url, true) },
   { name: "@x/pool (prepare: false)", open: (url) => xPool(url, false) },
+  // Each statement on a connection of its own: isolates what pipelining brings.
+  { name: "@x/pool (maxPipeline: 0)", open: (url) => xPool(url, true, { maxPipeline: 0 }) },
   { name: "postgres.js", open: (url) => postgresJs(url) },
   // One statement per connection at a time, as in a pool: isolates pipelining.
   // (max_pipeline: 1 still allows two, one running and one sent.)

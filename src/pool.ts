@@ -18,6 +18,7 @@ import { beginStatement, OpenTransaction, runInTransaction } from "./_core/open_
 import { checkStatement } from "./_core/lent_connection.ts";
 import { checkSignal, resolvePoolOptions, validateDuration } from "./_core/options.ts";
 import { startMaintenance } from "./_core/maintenance.ts";
+import { executePipelined } from "./_core/pipelining.ts";
 
 /** The bounds of `getAcquireHistogram()`, in milliseconds. */
 const ACQUIRE_BOUNDS_MS: readonly number[] = [
@@ -190,15 +191,7 @@ export class ConnectionPool implements AsyncDisposable {
       return Promise.reject(error);
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
-    return core.executeShared(
-      text,
-      params,
-      signal,
-      timeout,
-      core.options.acquireTimeout,
-    ) as Promise<
-      QueryResult<Row>
-    >;
+    return executePipelined(core, text, params, signal, timeout) as Promise<QueryResult<Row>>;
   }
 
   /** Runs one statement on a connection of its own, then releases it. */

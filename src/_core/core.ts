@@ -1,20 +1,18 @@
 import type { Clock } from "../clock.ts";
 import type { PoolConnection } from "../connection.ts";
-import type { DriverConnection, QueryResult } from "../driver.ts";
+import type { DriverConnection } from "../driver.ts";
 import {
   ConnectionAbandonedError,
   type ConnectionLeakError,
   PoolClosedError,
   PoolError,
   PoolExhaustedError,
-  QueryTimeoutError,
 } from "../errors.ts";
 import type { PoolObserver } from "../observer.ts";
 import { type PoolCounters, zeroCounters } from "../pool_metrics.ts";
 import { BackgroundWork } from "./background.ts";
 import { checkOut } from "./checks.ts";
 import { Connector } from "./connector.ts";
-import { withTimeout } from "./deadline.ts";
 import { PoolEntry } from "./entry.ts";
 import { LatencyHistogram } from "./histogram.ts";
 import { LeakDetector } from "./leak_detector.ts";
@@ -67,7 +65,7 @@ export class PoolCore {
       connected: (connection, generation, startedAt) =>
         this.#connected(connection, generation, startedAt),
       failed: (error, generation) => this.#connectFailed(error, generation),
-      retry: () => this.#openForWaiters(),
+      retry: () => this.openForWaiters(),
     });
     this.waiters = new WaitingLine(
       clock,
@@ -113,45 +111,14 @@ export class PoolCore {
     origin: ConnectionLeakError | undefined,
   ): Promise<PoolConnection> {
     const now = this.clock.now();
-    const entry = this.#takeIdle(now);
+    const entry = this.takeIdle(now);
     if (entry !== undefined) return Promise.resolve(this.#lend(entry, now, 0, origin));
-    if (this.#full()) return this.#refuse();
+    if (this.full()) return this.refuse();
     return new Promise((resolve, reject) => {
       const serve = (entry: PoolEntry, at: number) =>
         resolve(this.#lend(entry, at, at - now, origin));
       this.waiters.add(new Waiter(serve, reject, now, timeout), signal);
-      this.#openForWaiters();
-    });
-  }
-
-  /**
-   * Runs one statement that may share a connection with others like it
-   * (`pipelines` is set, and the driver deemed the statement pipelinable):
-   * on an idle connection; else, when no more may open and nobody waits
-   * ahead, pipelined on the shared connection with the fewest in flight;
-   * else after waiting in line like any caller. Arguments are checked.
-   */
-  executeShared(
-    text: string,
-    params: readonly unknown[],
-    signal: AbortSignal | undefined,
-    timeout: number,
-    acquireTimeout: number,
-  ): Promise<QueryResult> {
-    const now = this.clock.now();
-    const run = (entry: PoolEntry, at: number) =>
-      this.#runShared(entry, at, at - now, text, params, signal, timeout);
-    const idle = this.#takeIdle(now);
-    if (idle !== undefined) return run(idle, now);
-    if (this.waiters.size <= this.#coming() && this.#atMost()) {
-      const busy = this.pipelines!.pick(now, this.generation);
-      if (busy !== undefined) return run(busy, now);
-    }
-    if (this.#full()) return this.#refuse();
-    return new Promise((resolve, reject) => {
-      const serve = (entry: PoolEntry, at: number) => resolve(run(entry, at));
-      this.waiters.add(new Waiter(serve, reject, now, acquireTimeout, true), signal);
-      this.#openForWaiters();
+      this.openForWaiters();
     });
   }
 
@@ -182,7 +149,6 @@ export class PoolCore {
     const waiter = this.waiters.next(now);
     if (waiter !== undefined) {
       waiter.serve(entry, now);
-      if (waiter.shared) this.#dispatchShared(now);
     } else if (this.ledger.idle.length >= this.options.maxIdleConns) {
       this.retire(entry, "maxIdleClosed");
     } else {
@@ -205,7 +171,7 @@ export class PoolCore {
     this.ledger.move(entry, "closed", this.clock.now());
     if (counter !== undefined) this.counters[counter]++;
     this.background.close(entry.driverConnection);
-    this.#openForWaiters();
+    this.openForWaiters();
   }
 
   /** Retires every idle connection now, and every other one when it comes back. */
@@ -266,8 +232,7 @@ export class PoolCore {
     waited: number,
     origin: ConnectionLeakError | undefined,
   ): PoolConnection {
-    this.acquireTimes.record(waited);
-    if (this.observers.length !== 0) this.#notify("acquired", waited);
+    this.recordAcquire(waited);
     this.ledger.move(entry, "inUse", now);
     entry.lentAt = now;
     this.counters.acquireCount++;
@@ -277,95 +242,30 @@ export class PoolCore {
   }
 
   /** Whether no more connections may open. */
-  #atMost(): boolean {
+  atMost(): boolean {
     return this.ledger.all.size + this.connector.connecting >= this.options.maxOpenConns;
   }
 
   /** Connections on their way to waiters: being opened, or validated before hand-out. */
-  #coming(): number {
+  coming(): number {
     return this.connector.connecting + this.ledger.validating;
   }
 
   /** Whether a caller must be refused rather than queued: see `maxWaiting`. */
-  #full(): boolean {
+  full(): boolean {
     // A connection being validated will serve a waiter, like one being opened.
-    return this.waiters.size >= this.options.maxWaiting + this.ledger.validating && this.#atMost();
+    return this.waiters.size >= this.options.maxWaiting + this.ledger.validating && this.atMost();
   }
 
-  #refuse(): Promise<never> {
+  refuse(): Promise<never> {
     this.counters.acquireRejections++;
     return Promise.reject(new PoolExhaustedError(this.options.maxWaiting));
   }
 
-  /**
-   * Sends one statement on `entry`, lending it as a shared connection first
-   * unless it already is one; the connection goes back once its last
-   * statement has ended.
-   */
-  #runShared(
-    entry: PoolEntry,
-    now: number,
-    waited: number,
-    text: string,
-    params: readonly unknown[],
-    signal: AbortSignal | undefined,
-    timeout: number,
-  ): Promise<QueryResult> {
-    const pipelines = this.pipelines!;
+  /** Records one acquisition's wait, in milliseconds: the histogram, and the observers. */
+  recordAcquire(waited: number): void {
     this.acquireTimes.record(waited);
     if (this.observers.length !== 0) this.#notify("acquired", waited);
-    this.counters.acquireCount++;
-    if (!entry.shared) {
-      this.ledger.move(entry, "inUse", now);
-      entry.lentAt = now;
-      pipelines.open(entry);
-    }
-    if (pipelines.started(entry, now)) this.counters.pipelinedStatements++;
-    const connection = entry.driverConnection;
-    const result = timeout === 0 ? connection.pipeline!(text, params, signal) : withTimeout(
-      this.clock,
-      timeout,
-      signal,
-      () => new QueryTimeoutError(timeout),
-      (bounded) => connection.pipeline!(text, params, bounded),
-    );
-    return result.then(
-      (value) => {
-        this.#sharedEnded(entry);
-        return value;
-      },
-      (error) => {
-        this.noteError(entry.generation, error);
-        this.#sharedEnded(entry);
-        throw error;
-      },
-    );
-  }
-
-  #sharedEnded(entry: PoolEntry): void {
-    const now = this.clock.now();
-    if (this.pipelines!.ended(entry, now)) this.release(entry);
-    else this.#dispatchShared(now);
-  }
-
-  /**
-   * Hands waiting single statements, in order, to shared connections with
-   * room, while no more connections may open; stops at the first waiter
-   * that needs a connection of its own, so shared connections drain for it.
-   */
-  #dispatchShared(now: number): void {
-    const pipelines = this.pipelines;
-    if (pipelines === undefined || !this.#atMost()) return;
-    // Waiters beyond those the connections on their way will serve.
-    for (
-      let waiter = this.waiters.first;
-      waiter?.shared && this.waiters.size > this.#coming();
-      waiter = this.waiters.first
-    ) {
-      const entry = pipelines.pick(now, this.generation);
-      if (entry === undefined) return;
-      this.waiters.next(now)!.serve(entry, now);
-    }
   }
 
   #notify(event: keyof PoolObserver, ms: number): void {
@@ -379,7 +279,7 @@ export class PoolCore {
   }
 
   /** The most recently used idle connection that is fit to lend, leaving it in the idle set. */
-  #takeIdle(now: number): PoolEntry | undefined {
+  takeIdle(now: number): PoolEntry | undefined {
     const idle = this.ledger.idle;
     const validateAfter = this.options.validateAfterIdle;
     while (idle.length > 0) {
@@ -443,11 +343,11 @@ export class PoolCore {
   }
 
   /** Opens connections for waiters that no connect in flight will serve, unless backing off. */
-  #openForWaiters(): void {
+  openForWaiters(): void {
     const { maxOpenConns, maxConnecting } = this.options;
     const { ledger, connector } = this;
     while (
-      !this.closing && !connector.backingOff && this.waiters.size > this.#coming() &&
+      !this.closing && !connector.backingOff && this.waiters.size > this.coming() &&
       ledger.all.size + connector.connecting < maxOpenConns &&
       connector.connecting < maxConnecting
     ) connector.connect(this.generation);
@@ -469,7 +369,7 @@ export class PoolCore {
     this.counters.connectionsCreated++;
     connection.onClose((error) => this.#lost(entry, error));
     this.recycle(entry, now);
-    this.#openForWaiters();
+    this.openForWaiters();
   }
 
   #connectFailed(error: unknown, generation: number): void {
