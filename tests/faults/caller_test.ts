@@ -251,7 +251,8 @@ describe("caller faults", () => {
   });
 
   it("fails waiters with PoolClosedError on close() under load and lets running statements finish", async () => {
-    const { pool, app } = openPool({ maxOpenConns: 2, closeTimeout: 2_000 });
+    // No pipelining: the three must wait for a connection, not run behind the two.
+    const { pool, app } = openPool({ maxOpenConns: 2, closeTimeout: 2_000, maxPipeline: 0 });
     const running = [1, 2].map((n) => pool.execute("select pg_sleep(0.2), $1::int as n", [n]));
     await waitFor("both to run", () => pool.getMetrics().inUse === 2);
     const waiters = [1, 2, 3].map(() => pool.execute("select 1"));
