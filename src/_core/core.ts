@@ -122,12 +122,14 @@ export class PoolCore {
     });
   }
 
-  /** Takes back a lent connection: reuses it, resets it, or retires it. */
-  release(entry: PoolEntry): void {
+  /**
+   * Takes back a lent connection: reuses it, resets it, or retires it.
+   * `now` is the pool's clock, read by the caller when it already has it.
+   */
+  release(entry: PoolEntry, now = this.clock.now()): void {
     // A connection shutDown() took from its holder is already gone.
     if (entry.state !== "inUse") return;
     this.leaks?.unwatch(entry);
-    const now = this.clock.now();
     entry.lastUsedAt = entry.provenAt = now;
     if (this.observers.length !== 0) this.#notify("released", now - entry.lentAt);
     const connection = entry.driverConnection;

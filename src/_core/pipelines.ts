@@ -14,7 +14,6 @@ export const PIPELINE_STALL_MS = 10;
  * statements it carries; it goes back to the pool when the last one ends.
  */
 export class Pipelines {
-  readonly #entries = new Set<PoolEntry>();
   /** Statements in flight on one connection at most; more than 0. */
   readonly maxPipeline: number;
 
@@ -26,19 +25,19 @@ export class Pipelines {
   open(entry: PoolEntry): void {
     entry.shared = true;
     entry.inFlight = 0;
-    this.#entries.add(entry);
   }
 
   /**
-   * The shared connection of `generation` with the fewest statements in
+   * The shared connection of `entries`, of `generation`, with the fewest statements in
    * flight that may take one more now: below `maxPipeline`, open, and not
    * stalled behind a statement running past {@linkcode PIPELINE_STALL_MS}.
    */
-  pick(now: number, generation: number): PoolEntry | undefined {
+  pick(entries: Iterable<PoolEntry>, now: number, generation: number): PoolEntry | undefined {
     let best: PoolEntry | undefined;
-    for (const entry of this.#entries) {
+    // Every open connection: at most maxOpenConns, and only when none is idle.
+    for (const entry of entries) {
       if (
-        entry.inFlight >= this.maxPipeline || entry.generation !== generation ||
+        !entry.shared || entry.inFlight >= this.maxPipeline || entry.generation !== generation ||
         entry.driverConnection.closed || now - entry.busySince > PIPELINE_STALL_MS
       ) continue;
       if (best === undefined || entry.inFlight < best.inFlight) best = entry;
@@ -62,7 +61,6 @@ export class Pipelines {
     entry.busySince = now;
     if (--entry.inFlight > 0) return false;
     entry.shared = false;
-    this.#entries.delete(entry);
     return true;
   }
 }

@@ -25,7 +25,7 @@ export function executePipelined(
   const idle = core.takeIdle(now);
   if (idle !== undefined) return run(idle, now);
   if (core.waiters.size <= core.coming() && core.atMost()) {
-    const busy = core.pipelines!.pick(now, core.generation);
+    const busy = core.pipelines!.pick(core.ledger.all, now, core.generation);
     if (busy !== undefined) return run(busy, now);
   }
   if (core.full()) return core.refuse();
@@ -87,7 +87,7 @@ function runShared(
 
 function ended(core: PoolCore, entry: PoolEntry): void {
   const now = core.clock.now();
-  if (core.pipelines!.ended(entry, now)) core.release(entry);
+  if (core.pipelines!.ended(entry, now)) core.release(entry, now);
   else dispatch(core, now);
 }
 
@@ -105,7 +105,7 @@ function dispatch(core: PoolCore, now: number): void {
     waiter?.shared && core.waiters.size > core.coming();
     waiter = core.waiters.first
   ) {
-    const entry = pipelines.pick(now, core.generation);
+    const entry = pipelines.pick(core.ledger.all, now, core.generation);
     if (entry === undefined) return;
     core.waiters.next(now)!.serve(entry, now);
   }

@@ -54,7 +54,9 @@ describe("pipelining", () => {
     first.answer(2);
     await flush();
     await start(h, 3);
-    assert.deepEqual([first.inFlight, second.inFlight], [2, 3], "two onto the emptier one first");
+    // The first goes to the idle one, the second to it too (1 < 2), the third to either.
+    assert.ok(first.inFlight >= 2, `two onto the emptier one first: ${first.inFlight}`);
+    assert.equal(first.inFlight + second.inFlight, 5);
   });
 
   it("never puts more than maxPipeline statements on a connection, and queues the rest in order", async () => {

@@ -291,6 +291,11 @@ export abstract class SerialConnection<Statement extends PromiseLike<unknown>, C
         };
         signal.addEventListener("abort", call.onAbort, { once: true });
       }
+      if (action === "pipeline" && this.#head === undefined && this.#mayStart(call)) {
+        // Sent at once: a connection carrying pipelined statements is shared
+        // and in use, so nothing closes it in the same step.
+        return this.#start(call);
+      }
       if (this.#tail === undefined) this.#head = call;
       else this.#tail.next = call;
       this.#tail = call;
