@@ -118,32 +118,6 @@ export interface PoolMetrics extends PoolCounters {
   utilization: number;
 }
 
-/** A fresh set of counters, all zero. */
-export function zeroCounters(): PoolCounters {
-  return {
-    acquireCount: 0,
-    waitCount: 0,
-    waitDuration: 0,
-    acquireTimeouts: 0,
-    acquireRejections: 0,
-    pipelinedStatements: 0,
-    connectionsCreated: 0,
-    connectErrors: 0,
-    maxIdleClosed: 0,
-    maxIdleTimeClosed: 0,
-    maxLifetimeClosed: 0,
-    connectionsLost: 0,
-    poolResets: 0,
-    resetClosed: 0,
-    leaksDetected: 0,
-    leaksReclaimed: 0,
-    healthChecksPassed: 0,
-    healthChecksFailed: 0,
-    healthCheckDuration: 0,
-    validationsFailed: 0,
-  };
-}
-
 /**
  * The acquire times of a pool over its life, as cumulative buckets, for a
  * Prometheus histogram; returned by `ConnectionPool.getAcquireHistogram()`.

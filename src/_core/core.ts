@@ -9,10 +9,11 @@ import {
   PoolExhaustedError,
 } from "../errors.ts";
 import type { PoolObserver } from "../observer.ts";
-import { type PoolCounters, zeroCounters } from "../pool_metrics.ts";
+import type { PoolCounters } from "../pool_metrics.ts";
 import { BackgroundWork } from "./background.ts";
 import { checkOut } from "./checks.ts";
 import { Connector } from "./connector.ts";
+import { zeroCounters } from "./counters.ts";
 import { PoolEntry } from "./entry.ts";
 import { LatencyHistogram } from "./histogram.ts";
 import { LeakDetector } from "./leak_detector.ts";
