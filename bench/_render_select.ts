@@ -10,6 +10,8 @@ import {
   cpuPerQuery,
   num,
   OURS_B,
+  OURS_SERIAL,
+  pipelines,
   QUERY_TEXT,
   ratio,
   type Results,
@@ -55,20 +57,41 @@ function range(row: Row, key: "opsPerSec" | "p99Us"): string {
 /** Section B of RESULTS.md. */
 export function selectSection(all: Results[]): string[] {
   const out = ["## B. End to end: throughput and latency"];
+  const has = (client: string) => all.some((r) => r.select.rows.some((x) => x.client === client));
+  const before = all.filter((r) => !pipelines(r)).map((r) => TITLE[r.runtime]);
   out.push(
     "10 connections per client, closed loop, each caller running one statement after another " +
       "for the cell's time; latency from call to result. @x/pool runs on its postgres.js " +
       "driver, once with named prepared statements (`prepare: true`, its default, as in " +
-      "postgres.js and Bun.SQL, and pgbench `-M prepared`) and once with unnamed statements; " +
-      "pg runs unnamed statements, its default. postgres.js pipelines statements onto busy " +
-      "connections (`max_pipeline`, 100 by default, sent behind the running one); the " +
-      "`max_pipeline: 0` row turns that off, so each connection runs one statement at a time, " +
-      "as in a pool. pgbench uses one connection per client, at most 10; its latencies come " +
-      "from its per-transaction log (`-l`), whose clock it reads lazily, so they are coarse " +
-      "below 100 µs. “@x/pool ÷” is the throughput of @x/pool (prepare: true) over the row's: " +
-      "above 1, we are faster. CPU µs/query: the client process's CPU time per statement (its " +
-      "cost of one statement, less sensitive to other load than throughput; pgbench's is not " +
-      "measured); machine %: client, server and anything else, in percent of all cores.",
+      "postgres.js and Bun.SQL, and pgbench `-M prepared`) and once with unnamed statements" +
+      (has("@x/pool (Bun.SQL driver)") ? "; under Bun also on its Bun.SQL driver" : "") +
+      (has("@x/pool (pg driver)") ? "; and on its pg (node-postgres) driver" : "") +
+      ". pg runs unnamed statements, its default. pgbench uses one connection per client, at " +
+      "most 10; its latencies come from its per-transaction log (`-l`), whose clock it reads " +
+      "lazily, so they are coarse below 100 µs. “@x/pool ÷” is the throughput of @x/pool " +
+      "(prepare: true) over the row's: above 1, we are faster. CPU µs/query: the client " +
+      "process's CPU time per statement (its cost of one statement, less sensitive to other " +
+      "load than throughput; pgbench's is not measured); machine %: client, server and " +
+      "anything else, in percent of all cores.",
+  );
+  out.push(
+    "Pipelining: when every connection is busy and no more may open, @x/pool sends a single " +
+      "autocommit statement from `pool.execute` on a connection that already runs one: the " +
+      "connection with the fewest in flight, up to `maxPipeline` per connection (10 by " +
+      "default), never behind a statement that has run past 10 ms " +
+      "([docs/pipelining.md](../docs/pipelining.md)). So it pipelines at 50 callers, not at 1 " +
+      "or 10" +
+      (has(OURS_SERIAL)
+        ? "; the `@x/pool (maxPipeline: 0)` row (postgres.js driver) shows it without"
+        : "") +
+      ". postgres.js pipelines statements onto busy connections (`max_pipeline`, up to 100 " +
+      "behind the running one by default); its `max_pipeline: 0` row shows it without, each " +
+      "connection running one statement at a time. Bun.SQL pipelines as well; pg Pool runs " +
+      "one statement per connection at a time." +
+      (before.length > 0
+        ? ` The ${before.join(" and ")} results predate @x/pool's pipelining (they have no ` +
+          "`maxPipeline: 0` row): there its statements always waited for a free connection."
+        : ""),
   );
   out.push(
     `${methods(all).replace(/^./, (c) => c.toUpperCase())}. A range is the lowest and ` +
@@ -118,9 +141,14 @@ export function selectSection(all: Results[]): string[] {
       slow[0].select.slowEvery ?? 100
     } a \`select pg_sleep(0.05)\` instead (pgbench draws them at random, one in as many). ` +
       "“p99 select 1” is the p99 of the `select 1`s alone: a statement that waits behind a " +
-      "sleeping one on a pipelined connection shows there, while a pool's callers wait only " +
-      "for the next free connection. (pgbench's log does not say which statement ran; its " +
-      "`select 1`s are taken to be those under 50 ms.)",
+      "sleeping one on a pipelined connection shows there. @x/pool adds no statement behind " +
+      "one that has run past 10 ms and sends each to the connection with the fewest in " +
+      "flight ([docs/pipelining.md](../docs/pipelining.md#a-slow-statement-in-the-line)), so " +
+      "a `select 1` is caught behind a sleep only when placed in the sleep's first 10 ms; " +
+      "postgres.js queues up to 100 behind the running statement by default, and Bun.SQL " +
+      "pipelines as well. Without pipelining (the `maxPipeline: 0` and `max_pipeline: 0` rows, and pg " +
+      "Pool), a `select 1` waits only for the next free connection. (pgbench's log does not " +
+      "say which statement ran; its `select 1`s are taken to be those under 50 ms.)",
   );
   for (const r of slow) {
     out.push(`#### ${TITLE[r.runtime]}`);
