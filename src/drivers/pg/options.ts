@@ -9,10 +9,11 @@
  * where both clients have the option: times are in **seconds**. Other
  * `pg.Client` options (such as `binary`) pass through untyped.
  *
- * Host, port, user, password, database, TLS and `application_name` are
- * passed to `pg.Client` explicitly, so it never fills them from a `PG*`
- * environment variable. The exception is `PGOPTIONS`, which node-postgres
- * reads when `connection` holds no parameter other than `application_name`.
+ * Host, port, user, password, database, the TLS mode and
+ * `application_name` are passed to `pg.Client` explicitly, so it never
+ * fills them from a `PG*` environment variable. It still reads those of
+ * settings left to it: `PGOPTIONS` when `connection` holds no parameter
+ * other than `application_name`, and `PGSSLNEGOTIATION`.
  *
  * The pool owns each connection's lifetime, so the `pg.Client` options
  * `connectionString`, `query_timeout` and `pipeline` are refused;
