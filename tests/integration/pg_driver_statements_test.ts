@@ -12,7 +12,7 @@ import pg from "pg";
 import { codeOf, rejection } from "../support/driver_helpers.ts";
 import { startPgDriverEnv, TEST } from "../support/pg_driver_env.ts";
 
-const { suite, open } = await startPgDriverEnv();
+const { suite, open, driverFor } = await startPgDriverEnv();
 
 suite(() => {
   it(
@@ -125,6 +125,18 @@ suite(() => {
         [],
       );
       assert.deepEqual(rows, [{ n: 0 }]);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  it("hands the server's notices to onnotice", TEST, async () => {
+    const notices: Record<string, unknown>[] = [];
+    const driver = driverFor("x-pool-pg-notices", { onnotice: (notice) => notices.push(notice) });
+    const connection = await driver.connect(AbortSignal.timeout(10_000));
+    try {
+      await connection.query("do $$ begin raise notice 'careful: %', 42; end $$", []);
+      assert.deepEqual(notices.map((notice) => notice.message), ["careful: 42"]);
     } finally {
       await connection.close();
     }
