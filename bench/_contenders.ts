@@ -10,6 +10,7 @@ import pg from "pg";
 import postgres from "postgres";
 import { bunDriver } from "../src/drivers/bun/mod.ts";
 import type { Driver } from "../src/driver.ts";
+import { pgDriver } from "../src/drivers/pg/mod.ts";
 import { postgresDriver } from "../src/drivers/postgres/mod.ts";
 import type { PoolOptions } from "../src/config.ts";
 import { ConnectionPool } from "../src/pool.ts";
@@ -134,6 +135,7 @@ export const CONTENDERS: readonly Contender[] = [
   { name: "@x/pool (prepare: false)", open: (url) => xPool(url, false) },
   // Each statement on a connection of its own: isolates what pipelining brings.
   { name: "@x/pool (maxPipeline: 0)", open: (url) => xPool(url, true, { maxPipeline: 0 }) },
+  { name: "@x/pool (pg driver)", open: (url) => xPool(url, true, {}, pgDriver(url)) },
   { name: "postgres.js", open: (url) => postgresJs(url) },
   // One statement per connection at a time, as in a pool: isolates pipelining.
   // (max_pipeline: 1 still allows two, one running and one sent.)

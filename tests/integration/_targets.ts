@@ -13,6 +13,7 @@ import type { Admin, TestPostgres } from "../support/postgres.ts";
 import type { TestPgBouncer } from "../support/pgbouncer.ts";
 import assert from "node:assert/strict";
 import { bunDriver, type BunDriverOptions } from "../../src/drivers/bun/mod.ts";
+import { pgDriver, type PgDriverOptions } from "../../src/drivers/pg/mod.ts";
 
 /** What a target's driver may be asked to connect with instead of the right settings. */
 export interface DriverOverrides {
@@ -71,6 +72,20 @@ export function bunSqlTarget(server: TestPostgres): IntegrationTarget {
   };
 }
 
+/** node-postgres's `pg.Client` straight to the server. */
+export function pgTarget(server: TestPostgres): IntegrationTarget {
+  return {
+    name: "pg",
+    server,
+    driver: (applicationName, overrides = {}) =>
+      pgDriver({
+        ...server.options,
+        ...overrides,
+        connection: { application_name: applicationName },
+      }),
+  };
+}
+
 /**
  * Tests of the suite that cannot hold behind a transaction pooler, with the
  * reason; the `pgbouncer_*_test.ts` files cover what each checks where it applies.
@@ -116,12 +131,26 @@ export function bunSqlPgBouncerTarget(
   return throughBouncer("Bun.SQL", server, bouncer, (options) => bunDriver(options));
 }
 
+/**
+ * node-postgres's `pg.Client` with `pooler: "transaction"` through a real
+ * PgBouncer in transaction mode in front of the server; skipped with the
+ * reason when PgBouncer cannot run here.
+ */
+export function pgPgBouncerTarget(
+  server: TestPostgres,
+  bouncer: TestPgBouncer | { unavailable: string },
+): IntegrationTarget {
+  // Named short: PgBouncer does not keep an application_name of 63
+  // characters whole, which the suite's pool names reach with "node-postgres".
+  return throughBouncer("pg", server, bouncer, (options) => pgDriver(options));
+}
+
 /** A client's driver with `pooler: "transaction"`, through the bouncer. */
 function throughBouncer(
   client: string,
   server: TestPostgres,
   bouncer: TestPgBouncer | { unavailable: string },
-  driver: (options: PostgresDriverOptions & BunDriverOptions) => Driver,
+  driver: (options: PostgresDriverOptions & BunDriverOptions & PgDriverOptions) => Driver,
 ): IntegrationTarget {
   const name = `${client} through PgBouncer (transaction mode)`;
   if ("unavailable" in bouncer) {

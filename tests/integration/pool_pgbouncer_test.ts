@@ -6,7 +6,7 @@
 
 import { after, describe } from "node:test";
 import { integrationSuite } from "./_suite.ts";
-import { bunSqlPgBouncerTarget, pgBouncerTarget } from "./_targets.ts";
+import { bunSqlPgBouncerTarget, pgBouncerTarget, pgPgBouncerTarget } from "./_targets.ts";
 import { startPostgres, type TestPostgres } from "../support/postgres.ts";
 import { pgBouncerUnavailable, startPgBouncer, type TestPgBouncer } from "../support/pgbouncer.ts";
 
@@ -25,4 +25,5 @@ describe("integration matrix, through PgBouncer", () => {
   const reached = bouncer ?? { unavailable: unavailable! };
   integrationSuite(pgBouncerTarget(server, reached));
   integrationSuite(bunSqlPgBouncerTarget(server, reached));
+  integrationSuite(pgPgBouncerTarget(server, reached));
 });

@@ -20,8 +20,8 @@ describe("the package's entry points", () => {
   it("each load, with named exports only", async () => {
     const exports = await exportsOf("deno.json");
     assert.ok(
-      Object.keys(exports).length >= 6,
-      "the root, both drivers, the cluster, metrics and otel",
+      Object.keys(exports).length >= 7,
+      "the root, the three drivers, the cluster, metrics and otel",
     );
     for (const [subpath, file] of Object.entries(exports)) {
       const module = await import(new URL(`../../${file}`, import.meta.url).href);

@@ -1,0 +1,169 @@
+import type { PgDriverOptions } from "./options.ts";
+import {
+  checkPort,
+  mergeOptions,
+  type Pooler,
+  resolveLogin,
+  sslMode,
+} from "../_shared/driver_options.ts";
+import { parseConnectionUrl } from "../_shared/connection_url.ts";
+
+/** Where a connection's socket goes: also where its cancel requests go. */
+export interface Endpoint {
+  /** A host name or IP address; a directory for a Unix socket. */
+  host: string;
+  port: number;
+}
+
+/** What each `pg.Client` is created with, once resolved. */
+export interface ResolvedOptions {
+  /** Handed to `new pg.Client(...)`, but `ssl`. */
+  client: Record<string, unknown>;
+  /** `pg.Client`'s `ssl` for the first attempt. */
+  ssl: boolean | Record<string, unknown>;
+  /** Whether a server that refuses TLS is tried again over plain TCP (`"allow"`, `"prefer"`). */
+  plainIfRefused: boolean;
+  endpoint: Endpoint;
+  /** Seconds for TCP, TLS and authentication together; also for a cancel request or a close. */
+  connectTimeout: number;
+  pooler: Pooler | undefined;
+  onnotice: ((notice: Record<string, unknown>) => void) | undefined;
+}
+
+const DRIVER = "pg";
+
+/** `pg.Client` options the pool owns. */
+const OWNED_OPTIONS = ["connectionString", "query_timeout", "pipeline"] as const;
+
+/** `pg.Client` options this driver takes under another name, and that name. */
+const RENAMED: Readonly<Record<string, string>> = {
+  connectionTimeoutMillis: '"connect_timeout" (seconds)',
+  keepAlive: '"keep_alive" (seconds)',
+  keepAliveInitialDelayMillis: '"keep_alive" (seconds)',
+  application_name: "connection: { application_name }",
+};
+
+/**
+ * Merges a URL or options with more options into the options of one
+ * `pg.Client`: the login, the endpoint and TLS explicit (so node-postgres
+ * reads no `PG*` environment variable for them), and one socket whose
+ * lifetime the pool owns.
+ */
+export function resolveOptions(
+  urlOrOptions: string | PgDriverOptions,
+  driverOptions: PgDriverOptions | undefined,
+): ResolvedOptions {
+  if (typeof urlOrOptions !== "string" && (typeof urlOrOptions !== "object" || !urlOrOptions)) {
+    throw new TypeError(
+      `Cannot create the pg driver: urlOrOptions (${
+        String(urlOrOptions)
+      }) is neither a URL nor options`,
+    );
+  }
+  const base: Record<string, unknown> = typeof urlOrOptions === "string"
+    ? fromUrl(urlOrOptions)
+    : { ...urlOrOptions };
+  const given = mergeOptions(base, { ...driverOptions }, OWNED_OPTIONS, DRIVER);
+  for (const [key, instead] of Object.entries(RENAMED)) {
+    if (given[key] !== undefined) {
+      throw new TypeError(`Cannot create the pg driver: "${key}" is not supported; use ${instead}`);
+    }
+  }
+  const { login, pooler, rest } = resolveLogin(given, DRIVER);
+  const {
+    hostname,
+    ssl,
+    connect_timeout,
+    keep_alive,
+    connection,
+    onnotice,
+    ...others
+  } = rest;
+  const port = checkPort(given.port, DRIVER);
+  const connectTimeout = positiveSeconds(connect_timeout ?? 30, "connect_timeout");
+  const keepAlive = keep_alive === null ? null : positiveSeconds(keep_alive ?? 60, "keep_alive");
+  const host = String(given.host ?? hostname ?? "localhost");
+  if (host.includes(",")) severalHosts(host);
+  const { application_name, options, ...settings } = connection as Record<string, unknown>;
+  const mode = sslMode(ssl, "ssl", DRIVER);
+  return {
+    client: {
+      ...others,
+      user: login.username,
+      password: login.password,
+      database: login.database,
+      host,
+      port,
+      // Truthy, or node-postgres would read PGAPPNAME.
+      application_name: String(application_name ?? "") || "node-postgres",
+      options: startupOptions(options, settings),
+      connectionTimeoutMillis: connectTimeout * 1000,
+      keepAlive: keepAlive !== null,
+      keepAliveInitialDelayMillis: (keepAlive ?? 0) * 1000,
+    },
+    ssl: pgSsl(mode),
+    plainIfRefused: mode === "allow" || mode === "prefer",
+    endpoint: { host, port },
+    connectTimeout,
+    pooler,
+    onnotice: onnotice as ResolvedOptions["onnotice"],
+  };
+}
+
+/** A URL's options, with the parameters this driver takes as options taken out of `connection`. */
+function fromUrl(text: string): Record<string, unknown> {
+  const { hosts, connection, ...url } = parseConnectionUrl(text, DRIVER);
+  if (hosts !== undefined) severalHosts(hosts.map((each) => each.host).join(","));
+  const options: Record<string, unknown> = { ...url, connection };
+  if ("keep_alive" in connection) {
+    options.keep_alive = Number(connection.keep_alive);
+    delete connection.keep_alive;
+  }
+  return options;
+}
+
+/**
+ * The `options` startup parameter: the one given as such, then each other
+ * setting as `-c name=value`, white space and backslashes escaped as the
+ * server reads them. `undefined` when empty.
+ */
+function startupOptions(
+  options: unknown,
+  settings: Record<string, unknown>,
+): string | undefined {
+  const escape = (text: string) => text.replace(/[\\\s]/g, "\\$&");
+  const parts = Object.entries(settings).filter(([, value]) => value !== undefined).map((
+    [name, value],
+  ) => `-c ${escape(name)}=${escape(String(value))}`);
+  if (options !== undefined && options !== "") parts.unshift(String(options));
+  return parts.length === 0 ? undefined : parts.join(" ");
+}
+
+/**
+ * node-postgres's `ssl` for libpq's mode. It cannot fall back to plain TCP
+ * by itself, so for `"allow"` and `"prefer"` the driver does (see
+ * `plainIfRefused`).
+ */
+function pgSsl(mode: ReturnType<typeof sslMode>): boolean | Record<string, unknown> {
+  if (typeof mode === "object") return mode;
+  if (mode === "disable") return false;
+  // The chain is checked, the host name is not.
+  if (mode === "verify-ca") return { checkServerIdentity: () => undefined };
+  if (mode === "verify-full") return true;
+  return { rejectUnauthorized: false };
+}
+
+function positiveSeconds(value: unknown, name: string): number {
+  if (typeof value !== "number" || !(value > 0) || value === Infinity) {
+    throw new RangeError(
+      `Cannot create the pg driver: ${name} (${String(value)}) is not a positive number of seconds`,
+    );
+  }
+  return value;
+}
+
+function severalHosts(host: string): never {
+  throw new RangeError(
+    `Cannot create the pg driver: host (${host}) lists several hosts, which node-postgres does not support`,
+  );
+}
