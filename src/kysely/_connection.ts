@@ -19,17 +19,36 @@ export class KyselyConnection implements DatabaseConnection {
    * stream outside one opens its own for the cursor's life.
    */
   inTransaction = false;
+  /** Aborts the statement running now, for `cancelQuery`. */
+  #running: AbortController | undefined;
 
   constructor(connection: PoolConnection) {
     this.connection = connection;
   }
 
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    const { rows, rowCount, command } = await this.connection.execute<R>(
-      compiledQuery.sql,
-      compiledQuery.parameters,
-    );
-    return WRITES.has(command) ? { rows, numAffectedRows: BigInt(rowCount) } : { rows };
+    const running = new AbortController();
+    this.#running = running;
+    try {
+      const { rows, rowCount, command } = await this.connection.execute<R>(
+        compiledQuery.sql,
+        compiledQuery.parameters,
+        { signal: running.signal },
+      );
+      return WRITES.has(command) ? { rows, numAffectedRows: BigInt(rowCount) } : { rows };
+    } finally {
+      if (this.#running === running) this.#running = undefined;
+    }
+  }
+
+  /**
+   * Kysely's `inflightQueryAbortStrategy: "cancel query"`: the driver asks
+   * the server to cancel the running statement, as for any aborted
+   * `execute`, so no control connection is needed.
+   */
+  cancelQuery(): Promise<void> {
+    this.#running?.abort(new Error("Kysely cancelled the query"));
+    return Promise.resolve();
   }
 
   /**

@@ -65,8 +65,10 @@ const PREFIX = "Cannot create PoolDialect:";
  * - Errors pass through unchanged: a server error carries its SQLSTATE in
  *   `code`, and the pool's errors (`AcquireTimeoutError`, ...) are its own.
  * - A query's abort signal also ends its wait for a connection. A statement
- *   already running is left to finish (Kysely's `"ignore query"`); the
- *   other in-flight abort strategies are not supported.
+ *   already running is left to finish (Kysely's default
+ *   `inflightQueryAbortStrategy`, `"ignore query"`), or cancelled on the
+ *   server with `"cancel query"`, as the pool cancels an aborted `execute`;
+ *   `"kill session"` is not supported.
  * - `db.destroy()` closes the pool only with `closePool: true`.
  *
  * @example

@@ -12,8 +12,8 @@ import { ConnectionPool, type Driver, postgresDriver } from "../../mod.ts";
 import { bunDriver } from "../../src/drivers/bun/mod.ts";
 import { ClusterPool } from "../../src/cluster/mod.ts";
 import { PoolDialect } from "../../src/kysely/mod.ts";
-import { codeOf, rejection, uniqueName } from "../support/driver_helpers.ts";
-import { admin, startPostgres } from "../support/postgres.ts";
+import { codeOf, rejection, running, uniqueName } from "../support/driver_helpers.ts";
+import { admin, startPostgres, waitFor } from "../support/postgres.ts";
 import { assertNoLeaks } from "../support/leak_check.ts";
 import { ON_BUN } from "../support/bun_driver_env.ts";
 
@@ -237,6 +237,27 @@ for (const [label, driverFor, skip] of targets) {
       assert.equal(codeOf(error), "22012");
     });
 
+    it('cancels a running statement on the server with "cancel query"', TEST, async () => {
+      const controller = new AbortController();
+      const reason = new Error("the caller gave up");
+      const sleeping = rejection(sql`select pg_sleep(30)`.execute(db, {
+        signal: controller.signal,
+        inflightQueryAbortStrategy: "cancel query",
+      }));
+      await running(adminSql, name, "select pg_sleep(30)");
+      controller.abort(reason);
+      assert.equal(await sleeping, reason);
+      // Left to run ("ignore query"), the statement would still be active for 30 s.
+      await waitFor("the statement to stop", async () => {
+        const active = await adminSql.query(
+          "select 1 from pg_stat_activity where application_name = $1 and state = 'active'",
+          [name],
+        );
+        return active.length === 0;
+      });
+      await assertNothingLeft(pool, name);
+    });
+
     it("counts its work in the pool's metrics", TEST, async () => {
       const before = pool.getMetrics().acquireCount;
       for (let i = 0; i < 5; i++) await sql`select ${i}::int`.execute(db);
@@ -264,6 +285,25 @@ describe("PoolDialect's pool", () => {
     await db.destroy();
     assert.equal(owned.getMetrics().openConnections, 0);
     await assert.rejects(owned.execute("select 1"), { code: "POOL_CLOSED" });
+  });
+
+  it("gives up its place in the pool's queue when a query's signal aborts", TEST, async () => {
+    const pool = new ConnectionPool({
+      driver: postgresDriver(server.url),
+      maxOpenConns: 1,
+      healthInterval: 0,
+    });
+    const db = new Kysely<Database>({ dialect: new PoolDialect({ pool, closePool: true }) });
+    const held = await pool.getConnection();
+    const controller = new AbortController();
+    const waiting = rejection(sql`select 1`.execute(db, { signal: controller.signal }));
+    await waitFor("the query to wait", () => pool.getMetrics().waiting === 1);
+    controller.abort(new Error("no longer needed"));
+    assert.match(String(await waiting), /no longer needed/);
+    await waitFor("the wait to end", () => pool.getMetrics().waiting === 0);
+    assert.equal(pool.getMetrics().inUse, 1, "only the held connection is lent");
+    held.release();
+    await db.destroy();
   });
 
   it("is refused when it is not a ConnectionPool, naming the option", () => {
