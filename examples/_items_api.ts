@@ -1,12 +1,13 @@
 /**
  * The routes both example servers share: a small JSON API over one table,
- * plus the pool's metrics. Runtime-neutral: a pool in, a `Request` to
- * `Response` handler out.
+ * with its queries written in Kysely over the pool (`@x/pool/kysely`), plus
+ * the pool's metrics. Runtime-neutral: a pool in, a `Request` to `Response`
+ * handler out.
  *
  * - `GET /items`: up to 1000 items, oldest first, as `{ items: Item[] }`.
  * - `POST /items` with `{ "name": string }`: 201 and the new item.
  * - `GET /items/:id`: the item, or 404.
- * - `GET /metrics`, `GET /metrics.json`: the pool's metrics.
+ * - `GET /metrics`, `GET /metrics.json`: the pool's metrics, Kysely's queries included.
  *
  * Bad input is a 400, an unknown route a 404, another method a 405, each
  * with a JSON `{ error }` body.
@@ -14,8 +15,15 @@
  * @module
  */
 
+import { type Generated, Kysely, type Selectable, sql } from "kysely";
 import { ConnectionPool, postgresDriver } from "../mod.ts";
+import { PoolDialect } from "../src/kysely/mod.ts";
 import { metricsHandler } from "../src/metrics/mod.ts";
+
+/** The tables the API uses, as Kysely types them. */
+interface Database {
+  example_items: { id: Generated<number>; name: string; created_at: Generated<Date> };
+}
 
 /** One row of `example_items`, as the API returns it. */
 export interface Item {
@@ -26,6 +34,11 @@ export interface Item {
 
 const MAX_NAME_LENGTH = 200;
 const MAX_ID = 2 ** 31 - 1;
+
+/** A Kysely whose queries take their connections from `pool`; the pool stays the caller's. */
+function kysely(pool: ConnectionPool): Kysely<Database> {
+  return new Kysely<Database>({ dialect: new PoolDialect({ pool }) });
+}
 
 /**
  * Opens the servers' pool at `url` and creates the table the API serves if
@@ -39,10 +52,11 @@ export async function openItemsPool(url: string): Promise<ConnectionPool> {
     onError: (error, event) => console.error(`pool ${event}:`, error),
   });
   try {
-    await pool.execute(
-      "create table if not exists example_items " +
-        "(id serial primary key, name text not null, created_at timestamptz not null default now())",
-    );
+    await kysely(pool).schema.createTable("example_items").ifNotExists()
+      .addColumn("id", "serial", (column) => column.primaryKey())
+      .addColumn("name", "text", (column) => column.notNull())
+      .addColumn("created_at", "timestamptz", (column) => column.notNull().defaultTo(sql`now()`))
+      .execute();
   } catch (error) {
     await pool.close();
     throw new Error("Cannot create table example_items", { cause: error });
@@ -74,30 +88,25 @@ export async function shutDown(
 /** Makes the request handler for the items API and the metrics of `pool`. */
 export function itemsApi(pool: ConnectionPool): (request: Request) => Promise<Response> {
   const metrics = metricsHandler(pool);
-  const columns =
-    `id, name, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "createdAt"`;
+  const db = kysely(pool);
+  const items = () => db.selectFrom("example_items").select(["id", "name", "created_at"]);
 
   async function route(request: Request): Promise<Response> {
     const { pathname } = new URL(request.url);
     if (pathname === "/metrics" || pathname === "/metrics.json") return metrics(request);
     if (pathname === "/items") {
       if (request.method === "GET") {
-        const { rows } = await pool.execute<Item>(
-          `select ${columns} from example_items order by id limit 1000`,
-        );
-        return Response.json({ items: rows });
+        const rows = await items().orderBy("id").limit(1000).execute();
+        return Response.json({ items: rows.map(toItem) });
       }
       if (request.method === "POST") {
         const name = await readName(request);
         if (typeof name !== "string") return name;
-        const { rows } = await pool.execute<Item>(
-          `insert into example_items (name) values ($1) returning ${columns}`,
-          [name],
+        const item = toItem(
+          await db.insertInto("example_items").values({ name })
+            .returning(["id", "name", "created_at"]).executeTakeFirstOrThrow(),
         );
-        return Response.json(rows[0], {
-          status: 201,
-          headers: { location: `/items/${rows[0].id}` },
-        });
+        return Response.json(item, { status: 201, headers: { location: `/items/${item.id}` } });
       }
       return methodNotAllowed("GET, POST");
     }
@@ -108,11 +117,8 @@ export function itemsApi(pool: ConnectionPool): (request: Request) => Promise<Re
       if (!(id >= 1 && id <= MAX_ID)) {
         return error(400, `Invalid id: ${JSON.stringify(match[1])} is not a positive integer`);
       }
-      const { rows } = await pool.execute<Item>(
-        `select ${columns} from example_items where id = $1`,
-        [id],
-      );
-      return rows.length ? Response.json(rows[0]) : error(404, `No item with id ${id}`);
+      const row = await items().where("id", "=", id).executeTakeFirst();
+      return row ? Response.json(toItem(row)) : error(404, `No item with id ${id}`);
     }
     return error(404, `No route for ${request.method} ${pathname}`);
   }
@@ -125,6 +131,10 @@ export function itemsApi(pool: ConnectionPool): (request: Request) => Promise<Re
       return error(500, "Internal error");
     }
   };
+}
+
+function toItem(row: Selectable<Database["example_items"]>): Item {
+  return { id: row.id, name: row.name, createdAt: row.created_at.toISOString() };
 }
 
 /** The `name` of a POST body, or the 400 response that explains what is wrong with it. */

@@ -1,5 +1,6 @@
 /**
- * The items API on `Deno.serve`: see `_items_api.ts` for the routes.
+ * The items API on `Deno.serve`, its queries in Kysely over the pool: see
+ * `_items_api.ts` for the routes.
  *
  * ```sh
  * DATABASE_URL=postgres://user:pass@127.0.0.1:5432/db PORT=8000 deno run -A examples/deno_server.ts
