@@ -126,11 +126,13 @@ describe("sql fragments", () => {
 });
 
 describe("sql refuses", () => {
-  it("a call that is not a tagged template", () => {
+  it("a call that is not a tagged template, or a template with an invalid escape", () => {
     const call = sql as unknown as (...args: unknown[]) => SqlFragment;
     refuses(() => call("select 1"), "call sql as a tag");
     refuses(() => call(["select ", ""], 1), "strings must be a template's");
     refuses(() => call(strings(["select ", ""])), "strings must be a template's");
+    const badEscape = Object.freeze(Object.assign([undefined], { raw: Object.freeze(["\\u{"]) }));
+    refuses(() => call(badEscape), 'strings[0] has an invalid escape sequence: "\\\\u{"');
   });
 
   it("undefined, functions and symbols, naming the value and where it sits", () => {
