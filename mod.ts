@@ -24,6 +24,7 @@ export { type AcquireOptions, ConnectionPool } from "./src/pool.ts";
 export type { PoolOptions } from "./src/config.ts";
 export type { ExecuteOptions, PoolConnection } from "./src/connection.ts";
 export type { IsolationLevel, Transaction, TransactionOptions } from "./src/transaction.ts";
+export { sql, type SqlBuilder, type SqlFragment, type SqlResult } from "./src/sql.ts";
 export type { Driver, DriverConnection, QueryResult, ServerErrorKind } from "./src/driver.ts";
 export { type Clock, systemClock, type TimerHandle } from "./src/clock.ts";
 export {

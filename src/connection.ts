@@ -5,6 +5,7 @@
  */
 
 import type { QueryResult } from "./driver.ts";
+import type { SqlResult } from "./sql.ts";
 
 /**
  * Options for one statement.
@@ -65,6 +66,27 @@ export interface PoolConnection extends AsyncDisposable {
     params?: readonly unknown[],
     options?: ExecuteOptions,
   ): Promise<QueryResult<Row>>;
+  /**
+   * Runs a tagged template as one statement: each `${value}` becomes a
+   * parameter, each fragment from `sql` is spliced in; see `docs/sql.md`.
+   *
+   * @returns The rows, carrying `rowCount` and `command`.
+   * @throws {ConnectionReleasedError} After `release()`.
+   * @throws {TypeError} A value refused as by `sql`, or a call that is not a tagged template.
+   *
+   * @example
+   * ```ts
+   * import { ConnectionPool, postgresDriver } from "@x/pool";
+   *
+   * await using pool = new ConnectionPool({ driver: postgresDriver(Deno.env.get("DATABASE_URL")!) });
+   * await using conn = await pool.getConnection();
+   * const { rowCount } = await conn.sql`update users set seen = now() where id = ${1}`;
+   * ```
+   */
+  sql<Row = Record<string, unknown>>(
+    strings: TemplateStringsArray,
+    ...values: unknown[]
+  ): Promise<SqlResult<Row>>;
   /**
    * Gives the connection back to the pool. A connection left inside a
    * transaction is rolled back first, or closed. Calling it again does

@@ -12,6 +12,7 @@ import type { QueryResult } from "./driver.ts";
 import { ConnectionLeakError, PoolClosedError } from "./errors.ts";
 import type { AcquireTimeHistogram, PoolMetrics } from "./pool_metrics.ts";
 import type { PoolObserver } from "./observer.ts";
+import type { SqlResult } from "./sql.ts";
 import type { Transaction, TransactionOptions } from "./transaction.ts";
 import { PoolCore } from "./_core/core.ts";
 import { beginStatement, OpenTransaction, runInTransaction } from "./_core/open_transaction.ts";
@@ -19,6 +20,7 @@ import { checkStatement } from "./_core/lent_connection.ts";
 import { checkSignal, resolvePoolOptions, validateDuration } from "./_core/options.ts";
 import { startMaintenance } from "./_core/maintenance.ts";
 import { executePipelined } from "./_core/pipelining.ts";
+import { runTemplate } from "./_core/sql_template.ts";
 
 /** The bounds of `getAcquireHistogram()`, in milliseconds. */
 const ACQUIRE_BOUNDS_MS: readonly number[] = [
@@ -192,6 +194,30 @@ export class ConnectionPool implements AsyncDisposable {
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
     return executePipelined(core, text, params, signal, timeout) as Promise<QueryResult<Row>>;
+  }
+
+  /**
+   * Runs a tagged template as one statement, through {@linkcode ConnectionPool.execute}
+   * (so it may be pipelined): each `${value}` becomes a parameter, each
+   * fragment from `sql` is spliced in; see `docs/sql.md`.
+   *
+   * @returns The rows, carrying `rowCount` and `command`.
+   * @throws {TypeError} A value refused as by `sql`, or a call that is not a tagged template.
+   *
+   * @example
+   * ```ts
+   * import { ConnectionPool, postgresDriver } from "@x/pool";
+   *
+   * await using pool = new ConnectionPool({ driver: postgresDriver(Deno.env.get("DATABASE_URL")!) });
+   * const id = 1;
+   * const [user] = await pool.sql<{ name: string }>`select name from users where id = ${id}`;
+   * ```
+   */
+  sql<Row = Record<string, unknown>>(
+    strings: TemplateStringsArray,
+    ...values: unknown[]
+  ): Promise<SqlResult<Row>> {
+    return runTemplate((text, params) => this.execute<Row>(text, params), strings, values);
   }
 
   /** Runs one statement on a connection of its own, then releases it. */

@@ -7,6 +7,7 @@
 
 import type { ExecuteOptions } from "./connection.ts";
 import type { QueryResult } from "./driver.ts";
+import type { SqlResult } from "./sql.ts";
 
 /**
  * PostgreSQL's isolation levels.
@@ -79,6 +80,30 @@ export interface Transaction extends AsyncDisposable {
     params?: readonly unknown[],
     options?: ExecuteOptions,
   ): Promise<QueryResult<Row>>;
+  /**
+   * Runs a tagged template as one statement inside the transaction: each
+   * `${value}` becomes a parameter, each fragment from `sql` is spliced in;
+   * see `docs/sql.md`.
+   *
+   * @returns The rows, carrying `rowCount` and `command`.
+   * @throws {TransactionFinishedError} After `commit()` or `rollback()`.
+   * @throws {TypeError} A value refused as by `sql`, or a call that is not a tagged template.
+   *
+   * @example
+   * ```ts
+   * import { ConnectionPool, postgresDriver } from "@x/pool";
+   *
+   * await using pool = new ConnectionPool({ driver: postgresDriver(Deno.env.get("DATABASE_URL")!) });
+   * await pool.transaction(async (tx) => {
+   *   await tx.sql`update accounts set balance = balance - ${10} where id = ${1}`;
+   *   await tx.sql`update accounts set balance = balance + ${10} where id = ${2}`;
+   * });
+   * ```
+   */
+  sql<Row = Record<string, unknown>>(
+    strings: TemplateStringsArray,
+    ...values: unknown[]
+  ): Promise<SqlResult<Row>>;
   /**
    * Commits, then releases the connection.
    *

@@ -5,6 +5,8 @@ import { ConnectionReleasedError, QueryTimeoutError } from "../errors.ts";
 import { withTimeout } from "./deadline.ts";
 import type { PoolEntry } from "./entry.ts";
 import { validateDuration } from "./options.ts";
+import type { SqlResult } from "../sql.ts";
+import { runTemplate } from "./sql_template.ts";
 
 /** What a lent connection needs from the pool that lent it. */
 export interface Lender {
@@ -78,6 +80,13 @@ export class LentConnection implements PoolConnection {
       noteError(entry, error);
       throw error;
     }) as Promise<QueryResult<Row>>;
+  }
+
+  sql<Row = Record<string, unknown>>(
+    strings: TemplateStringsArray,
+    ...values: unknown[]
+  ): Promise<SqlResult<Row>> {
+    return runTemplate((text, params) => this.execute<Row>(text, params), strings, values);
   }
 
   release(): void {

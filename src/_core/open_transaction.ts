@@ -2,6 +2,8 @@ import type { ExecuteOptions, PoolConnection } from "../connection.ts";
 import type { QueryResult } from "../driver.ts";
 import { TransactionFinishedError, TransactionRolledBackError } from "../errors.ts";
 import type { IsolationLevel, Transaction, TransactionOptions } from "../transaction.ts";
+import type { SqlResult } from "../sql.ts";
+import { runTemplate } from "./sql_template.ts";
 
 const ISOLATION_LEVELS: ReadonlySet<string> = new Set<IsolationLevel>([
   "read uncommitted",
@@ -102,6 +104,13 @@ export class OpenTransaction implements Transaction {
       return Promise.reject(new TransactionFinishedError("execute", this.#status));
     }
     return this.#connection.execute<Row>(text, params, options);
+  }
+
+  sql<Row = Record<string, unknown>>(
+    strings: TemplateStringsArray,
+    ...values: unknown[]
+  ): Promise<SqlResult<Row>> {
+    return runTemplate((text, params) => this.execute<Row>(text, params), strings, values);
   }
 
   async commit(): Promise<void> {

@@ -8,6 +8,8 @@
 import type { ExecuteOptions } from "../connection.ts";
 import type { QueryResult } from "../driver.ts";
 import type { Transaction } from "../transaction.ts";
+import type { SqlResult } from "../sql.ts";
+import { runTemplate } from "../_core/sql_template.ts";
 
 /** Wraps a member pool's transaction; `done` runs once, when it is no longer open. */
 export class TrackedTransaction implements Transaction {
@@ -29,6 +31,13 @@ export class TrackedTransaction implements Transaction {
     options?: ExecuteOptions,
   ): Promise<QueryResult<Row>> {
     return this.#inner.execute<Row>(text, params, options);
+  }
+
+  sql<Row = Record<string, unknown>>(
+    strings: TemplateStringsArray,
+    ...values: unknown[]
+  ): Promise<SqlResult<Row>> {
+    return runTemplate((text, params) => this.execute<Row>(text, params), strings, values);
   }
 
   commit(): Promise<void> {
