@@ -21,21 +21,8 @@ import { checkSignal, resolvePoolOptions, validateDuration } from "./_core/optio
 import { startMaintenance } from "./_core/maintenance.ts";
 import { executePipelined } from "./_core/pipelining.ts";
 import { runTemplate } from "./_core/sql_template.ts";
-
-/** The bounds of `getAcquireHistogram()`, in milliseconds. */
-const ACQUIRE_BOUNDS_MS: readonly number[] = [
-  0.1,
-  0.5,
-  1,
-  5,
-  10,
-  50,
-  100,
-  500,
-  1_000,
-  5_000,
-  Infinity,
-];
+import { acquireHistogram } from "./_core/histogram.ts";
+import { register } from "./_core/observers.ts";
 
 /**
  * Options for one `getConnection()` call.
@@ -349,25 +336,7 @@ export class ConnectionPool implements AsyncDisposable {
    * ```
    */
   observe(observer: PoolObserver): () => void {
-    if (typeof observer !== "object" || observer === null) {
-      throw new TypeError(`Cannot observe the pool: observer must be an object, got ${observer}`);
-    }
-    for (const event of ["acquired", "released", "connected"] as const) {
-      const callback = observer[event];
-      if (callback !== undefined && typeof callback !== "function") {
-        throw new TypeError(
-          `Cannot observe the pool: observer.${event} must be a function, got ${typeof callback}`,
-        );
-      }
-    }
-    const observers = this.#core.observers;
-    observers.push(observer);
-    let registered = true;
-    return () => {
-      if (!registered) return;
-      registered = false;
-      observers.splice(observers.indexOf(observer), 1);
-    };
+    return register(this.#core.observers, observer);
   }
 
   /**
@@ -387,13 +356,7 @@ export class ConnectionPool implements AsyncDisposable {
    * ```
    */
   getAcquireHistogram(): AcquireTimeHistogram {
-    const times = this.#core.acquireTimes;
-    const counts = times.cumulativeCounts(ACQUIRE_BOUNDS_MS);
-    return {
-      buckets: ACQUIRE_BOUNDS_MS.map((le, i) => ({ le, count: counts[i] })),
-      sum: times.sum,
-      count: times.count,
-    };
+    return acquireHistogram(this.#core.acquireTimes);
   }
 
   /**

@@ -1,3 +1,5 @@
+import type { AcquireTimeHistogram } from "../pool_metrics.ts";
+
 /** Buckets per doubling: each bucket spans a factor of 2^(1/4), about 19%. */
 const STEPS_PER_DOUBLING = 4;
 /** The lower edge of the first bucket: 1 µs. Smaller values count as 0. */
@@ -83,4 +85,29 @@ function upperEdge(index: number): number {
   if (index === 0) return 0; // Values under MIN_MS count as 0, like a hand-out from the idle set.
   if (index === BUCKETS - 1) return Infinity;
   return MIN_MS * 2 ** (index / STEPS_PER_DOUBLING);
+}
+
+/** The bounds of `getAcquireHistogram()`, in milliseconds. */
+const ACQUIRE_BOUNDS_MS: readonly number[] = [
+  0.1,
+  0.5,
+  1,
+  5,
+  10,
+  50,
+  100,
+  500,
+  1_000,
+  5_000,
+  Infinity,
+];
+
+/** The acquire times as `getAcquireHistogram()` reports them: cumulative counts at fixed bounds. */
+export function acquireHistogram(times: LatencyHistogram): AcquireTimeHistogram {
+  const counts = times.cumulativeCounts(ACQUIRE_BOUNDS_MS);
+  return {
+    buckets: ACQUIRE_BOUNDS_MS.map((le, i) => ({ le, count: counts[i] })),
+    sum: times.sum,
+    count: times.count,
+  };
 }
