@@ -20,8 +20,8 @@ describe("the package's entry points", () => {
   it("each load, with named exports only", async () => {
     const exports = await exportsOf("deno.json");
     assert.ok(
-      Object.keys(exports).length >= 6,
-      "the root, both drivers, the cluster, metrics and otel",
+      Object.keys(exports).length >= 7,
+      "the root, both drivers, the cluster, metrics, otel and drizzle",
     );
     for (const [subpath, file] of Object.entries(exports)) {
       const module = await import(new URL(`../../${file}`, import.meta.url).href);
@@ -29,5 +29,20 @@ describe("the package's entry points", () => {
       assert.ok(names.length > 0, `${subpath} exports something`);
       assert.ok(!names.includes("default"), `${subpath} has no default export`);
     }
+  });
+
+  it("leave drizzle-orm out of every module the root loads", async () => {
+    const seen = new Set<string>();
+    const pending = [new URL("../../mod.ts", import.meta.url)];
+    for (let url = pending.pop(); url !== undefined && seen.size < 500; url = pending.pop()) {
+      if (seen.has(url.href)) continue;
+      seen.add(url.href);
+      const text = await readFile(url, "utf8");
+      for (const [, specifier] of text.matchAll(/^(?:import|export)\b[^;]*?from "([^"]+)"/gms)) {
+        assert.ok(!specifier.startsWith("drizzle-orm"), `${url.pathname} imports ${specifier}`);
+        if (specifier.startsWith(".")) pending.push(new URL(specifier, url));
+      }
+    }
+    assert.ok(seen.size > 10, `followed the root's imports (${seen.size} modules)`);
   });
 });
