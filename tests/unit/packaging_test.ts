@@ -48,13 +48,15 @@ describe("the package's entry points", () => {
     assert.ok(reached.has("postgres"), "the walk follows the root's imports");
     assert.deepEqual(peers.filter((peer) => reached.has(peer)), []);
     assert.ok((await packagesReachedFrom("src/kysely/mod.ts")).has("kysely"));
+    assert.ok(peers.includes("drizzle-orm"), "drizzle-orm is an optional peer dependency");
+    assert.ok((await packagesReachedFrom("src/drizzle/mod.ts")).has("drizzle-orm"));
   });
 
   it("each load, with named exports only", async () => {
     const exports = await exportsOf("deno.json");
     assert.ok(
-      Object.keys(exports).length >= 8,
-      "the root, the three drivers, the cluster, metrics, otel and kysely",
+      Object.keys(exports).length >= 9,
+      "the root, the three drivers, the cluster, metrics, otel, kysely and drizzle",
     );
     for (const [subpath, file] of Object.entries(exports)) {
       const module = await import(new URL(file, ROOT).href);
