@@ -247,6 +247,11 @@ export abstract class SerialConnection<Statement extends PromiseLike<unknown>, C
       .then(() => clearTimeout(timer));
   }
 
+  /** The calls handed to the client and not finished, oldest first. */
+  protected get onWire(): readonly Call<Statement, Cancel>[] {
+    return this.#wire;
+  }
+
   /** Asks the server to cancel the statement on the wire, if it is alone there. */
   protected cancelRunning(): Promise<void> | void {
     return this.#wire.length === 1 ? this.#cancelAlone(this.#wire[0]) : undefined;

@@ -43,10 +43,26 @@ export class PostgresConnection extends SerialConnection<Statement, Promise<void
     this.#statementOptions = { prepare, simple: false } as { prepare: boolean };
     this.#sql = postgres({
       ...options,
-      // It says nothing of why, and reconnects only for a next statement,
-      // which a closed connection never sends.
-      onclose: () => this.socketClosed(undefined, false),
+      // It says nothing of why, and reconnects only for a statement still in
+      // its queue: a pipelined one it had not sent yet, taken back here first.
+      onclose: () => {
+        this.#dropUnsent();
+        this.socketClosed(undefined, false);
+      },
     }) as unknown as Sql;
+  }
+
+  /**
+   * Takes back from postgres.js the pipelined statements it still queues
+   * (not yet given to its socket, so without a `state`): once the socket
+   * closes it would open a new one, a session the pool never sees, to run
+   * them. Each rejects with 57014, never sent.
+   */
+  #dropUnsent(): void {
+    for (const call of this.onWire) {
+      const query = call.query as (Statement & { state?: unknown }) | undefined;
+      if (query !== undefined && !call.ended && query.state === undefined) query.cancel();
+    }
   }
 
   /**
@@ -82,6 +98,7 @@ export class PostgresConnection extends SerialConnection<Statement, Promise<void
     // The backend would otherwise run the statement to its end, and only
     // read the Terminate message, and close the socket, after it.
     const cancelled = this.cancelRunning();
+    this.#dropUnsent();
     this.endSocket();
     // postgres.js only half-closes the socket and cannot destroy it; a
     // server that never answers would hold close() until TCP gives up.
