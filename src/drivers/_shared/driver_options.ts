@@ -48,7 +48,7 @@ const POOLERS: readonly unknown[] = ["transaction"] satisfies Pooler[];
  * @param pooler The option as given.
  * @param driver The driver's name in the error: `"postgres"`, `"Bun.SQL"`.
  */
-export function checkPooler(pooler: unknown, driver: string): Pooler | undefined {
+function checkPooler(pooler: unknown, driver: string): Pooler | undefined {
   if (pooler === undefined || POOLERS.includes(pooler)) return pooler as Pooler | undefined;
   const why = pooler === "statement"
     ? " (statement pooling cannot run the pool's transactions)"
