@@ -94,6 +94,32 @@ for (const [label, driverFor, skip] of targets) {
       }
     });
 
+    it("pipelines statements without parameters too", TEST, async () => {
+      const name = uniqueName(PREFIX);
+      const counter = await startStatementCounter(db.options);
+      try {
+        const pool = open(name, {}, viaPort(counter.port));
+        // Bun.SQL too sends nothing behind a text it has not prepared yet.
+        const sleep = "select pg_sleep(0.4)::text as slept";
+        await pool.execute(sleep);
+        await pool.execute("select 1 as n");
+        const before = counter.statements;
+        const slow = pool.execute<{ slept: string }>(sleep);
+        const fast = [1, 2, 3].map(() => pool.execute<{ n: number }>("select 1 as n"));
+        await waitFor("all four statements on the wire", () => counter.statements >= before + 4);
+        const now = await states(name);
+        assert.deepEqual(now, ["active"], `sent while the sleep still runs: ${now}`);
+        assert.deepEqual((await slow).rows, [{ slept: "" }]);
+        assert.deepEqual((await Promise.all(fast)).map((r) => r.rows), [[{ n: 1 }], [{ n: 1 }], [{
+          n: 1,
+        }]]);
+        assert.equal(counter.accepted, 1, "one socket");
+        assert.equal(pool.getMetrics().pipelinedStatements, 3);
+      } finally {
+        await counter.close();
+      }
+    });
+
     it(
       "never opens more connections than maxOpenConns, and answers each caller its own rows",
       TEST,

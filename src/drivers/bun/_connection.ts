@@ -38,6 +38,12 @@ function plainArrays(rows: Record<string, unknown>[]): void {
   }
 }
 
+/** `text` as the strings of a tagged template with no values. */
+function templateOf(text: string): TemplateStringsArray {
+  // Bun takes an array with an enumerable `raw` for a mistake, not a template.
+  return Object.defineProperty([text], "raw", { value: [text] }) as unknown as TemplateStringsArray;
+}
+
 /**
  * One pooled connection: a `Bun.SQL` instance with `max: 1` and no timers of
  * its own, whose calls run one at a time and which never reconnects.
@@ -82,9 +88,12 @@ export class BunConnection extends SerialConnection<BunSqlQuery, CancelStep> {
   protected send(call: BunCall): BunSqlQuery | undefined {
     try {
       // A copy, as the caller may change its array once the call returns.
-      return call.params.length === 0
-        ? this.#sql.unsafe(call.text)
-        : this.#sql.unsafe(call.text, [...call.params]);
+      if (call.params.length > 0) return this.#sql.unsafe(call.text, [...call.params]);
+      // Bun runs `unsafe(text)` by the simple protocol, which it never
+      // pipelines; a template of the one string goes by the extended one.
+      return call.action === "pipeline"
+        ? this.#sql(templateOf(call.text))
+        : this.#sql.unsafe(call.text);
     } catch (error) {
       this.finish(call, false, normalizeError(error));
       return undefined;
@@ -133,7 +142,7 @@ export class BunConnection extends SerialConnection<BunSqlQuery, CancelStep> {
     if (call.action === "reset") return undefined;
     const rows = Array.from(last) as Record<string, unknown>[];
     // Only the extended protocol brings binary arrays.
-    if (call.params.length > 0) plainArrays(rows);
+    if (call.params.length > 0 || call.action === "pipeline") plainArrays(rows);
     return {
       rows,
       rowCount: last.count ?? 0,

@@ -21,6 +21,11 @@ export interface BunSqlQuery extends PromiseLike<BunSqlResult> {
 /** One `Bun.SQL` instance; with `max: 1`, one socket. */
 export interface BunSqlClient {
   /**
+   * Runs a tagged template: one statement over the extended protocol, with
+   * `values` bound to the gaps between `strings`.
+   */
+  (strings: TemplateStringsArray, ...values: unknown[]): BunSqlQuery;
+  /**
    * Runs `text`: with parameters, as one statement over the extended
    * protocol; without, over the simple protocol (then `text` may hold
    * several statements, and the result is one result per statement).
