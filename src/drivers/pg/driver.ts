@@ -24,7 +24,7 @@
  */
 
 import type { Driver, DriverConnection, ServerErrorKind } from "../../driver.ts";
-import { canRetryConnect, classifyError } from "../_shared/sqlstate.ts";
+import { canRetryConnect, classifyError, tlsNotAvailable } from "../_shared/sqlstate.ts";
 import { PgConnection } from "./_connection.ts";
 import { refusedTls } from "./_errors.ts";
 import { type ResolvedOptions, resolveOptions } from "./_resolve_options.ts";
@@ -135,8 +135,9 @@ class PgDriver implements Driver {
     try {
       return await PgConnection.open(options, options.ssl, signal);
     } catch (error) {
+      if (signal.aborted || !refusedTls(error)) throw error;
       // "allow" and "prefer": a server without TLS is connected to without it.
-      if (!options.plainIfRefused || signal.aborted || !refusedTls(error)) throw error;
+      if (!options.plainIfRefused) throw tlsNotAvailable(error);
       return PgConnection.open(options, false, signal);
     }
   }
