@@ -1,10 +1,5 @@
 import type { BunDriverOptions } from "./options.ts";
-import {
-  checkPort,
-  mergeOptions,
-  type Pooler,
-  resolveLogin,
-} from "../_shared/driver_options.ts";
+import { checkPort, mergeOptions, type Pooler, resolveLogin } from "../_shared/driver_options.ts";
 import { parseConnectionUrl } from "../_shared/connection_url.ts";
 import { resolveTls, type Tls, verifying } from "../_shared/tls.ts";
 

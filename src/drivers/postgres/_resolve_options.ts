@@ -1,11 +1,6 @@
 import type postgres from "postgres";
 import type { PostgresDriverOptions } from "./options.ts";
-import {
-  checkPort,
-  mergeOptions,
-  type Pooler,
-  resolveLogin,
-} from "../_shared/driver_options.ts";
+import { checkPort, mergeOptions, type Pooler, resolveLogin } from "../_shared/driver_options.ts";
 import { parseConnectionUrl, parseHosts, type UrlHost } from "../_shared/connection_url.ts";
 import { resolveTls, type Tls, verifying } from "../_shared/tls.ts";
 
