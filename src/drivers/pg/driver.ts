@@ -27,6 +27,7 @@ import type { Driver, DriverConnection, ServerErrorKind } from "../../driver.ts"
 import { canRetryConnect, classifyError, tlsNotAvailable } from "../_shared/sqlstate.ts";
 import { PgConnection } from "./_connection.ts";
 import { refusedTls } from "./_errors.ts";
+import { redactError, secretsIn, secretsOf } from "../_shared/redact.ts";
 import { type ResolvedOptions, resolveOptions } from "./_resolve_options.ts";
 import type { PgDriverOptions } from "./options.ts";
 
@@ -117,20 +118,38 @@ export function pgDriver(
   urlOrOptions: string | PgDriverOptions,
   driverOptions?: PgDriverOptions,
 ): Driver {
-  return new PgDriver(resolveOptions(urlOrOptions, driverOptions));
+  let options;
+  try {
+    options = resolveOptions(urlOrOptions, driverOptions);
+  } catch (error) {
+    throw redactError(error, secretsIn(urlOrOptions, driverOptions));
+  }
+  return new PgDriver(options);
 }
 
 class PgDriver implements Driver {
   readonly #options: ResolvedOptions;
   readonly sharesSessions: boolean;
 
+  /** The password's forms, kept out of connect errors. */
+  readonly #secrets: readonly string[];
+
   constructor(options: ResolvedOptions) {
     this.#options = options;
     this.sharesSessions = options.pooler !== undefined;
+    this.#secrets = secretsOf(options.client.password);
   }
 
   async connect(signal: AbortSignal): Promise<DriverConnection> {
     signal.throwIfAborted();
+    try {
+      return await this.#open(signal);
+    } catch (error) {
+      throw redactError(error, this.#secrets);
+    }
+  }
+
+  async #open(signal: AbortSignal): Promise<DriverConnection> {
     const options = this.#options;
     try {
       return await PgConnection.open(options, options.ssl, signal);

@@ -29,6 +29,7 @@ import type { ArrayType } from "./_arrays.ts";
 import { PostgresConnection } from "./_connection.ts";
 import { type Options, resolveOptions } from "./_resolve_options.ts";
 import { refusesTls } from "./_tls_refused.ts";
+import { redactError, secretsIn, secretsOf } from "../_shared/redact.ts";
 import type { PostgresDriverOptions } from "./options.ts";
 
 /**
@@ -123,8 +124,13 @@ export function postgresDriver(
   urlOrOptions: string | PostgresDriverOptions,
   driverOptions?: PostgresDriverOptions,
 ): Driver {
-  const { options, pooler } = resolveOptions(urlOrOptions, driverOptions);
-  return new PostgresDriver(options, pooler !== undefined);
+  let resolved;
+  try {
+    resolved = resolveOptions(urlOrOptions, driverOptions);
+  } catch (error) {
+    throw redactError(error, secretsIn(urlOrOptions, driverOptions));
+  }
+  return new PostgresDriver(resolved.options, resolved.pooler !== undefined);
 }
 
 class PostgresDriver implements Driver {
@@ -132,10 +138,13 @@ class PostgresDriver implements Driver {
   /** Filled by the first successful connect; shared by later ones. */
   #arrayTypes: readonly ArrayType[] | undefined;
   readonly sharesSessions: boolean;
+  /** The password's forms, kept out of connect errors. */
+  readonly #secrets: readonly string[];
 
   constructor(options: Options, sharesSessions: boolean) {
     this.#options = options;
     this.sharesSessions = sharesSessions;
+    this.#secrets = secretsOf(options.password);
   }
 
   async connect(signal: AbortSignal): Promise<DriverConnection> {
@@ -150,7 +159,8 @@ class PostgresDriver implements Driver {
       this.#arrayTypes ??= arrayTypes;
       return connection;
     } catch (error) {
-      throw await this.#tlsRefused(error, signal) ? tlsNotAvailable(error) : error;
+      const refused = await this.#tlsRefused(error, signal);
+      throw redactError(refused ? tlsNotAvailable(error) : error, this.#secrets);
     }
   }
 
