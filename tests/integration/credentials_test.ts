@@ -63,7 +63,8 @@ describe("credentials in the errors of a real PostgreSQL", () => {
         assert.equal(error.code, "3D000", String(error));
         assert.match(error.message, /:\/\/\*\*\*@/, "the server named the database");
         for (const text of [error.message, String(error.stack), JSON.stringify(error)]) {
-          assert.ok(!text.includes(password), text);
+          // A DATABASE_URL without a password has nothing to hide but its user name.
+          assert.ok(password === "" || !text.includes(password), text);
         }
         await assertNoLeaks(pool, { admin: sql, applicationName: name });
       } finally {
