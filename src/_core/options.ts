@@ -2,6 +2,7 @@ import type { Clock } from "../clock.ts";
 import type { PoolOptions } from "../config.ts";
 import type { PoolErrorEvent } from "../errors.ts";
 import type { Driver } from "../driver.ts";
+import { hideUrlCredentials } from "./credentials.ts";
 
 /** Options with every default filled in. */
 export interface ResolvedPoolOptions {
@@ -222,9 +223,13 @@ function flag(options: PoolOptions, name: "resetOnReadOnly" | "resetSession"): b
   return value;
 }
 
-/** A value as an error message shows it: strings quoted, objects and functions by kind. */
+/**
+ * A value as an error message shows it: strings quoted (a URL's user name
+ * and password hidden: a connection URL is a likely wrong value), objects
+ * and functions by kind.
+ */
 export function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "string") return JSON.stringify(hideUrlCredentials(value));
   if (typeof value === "function") return "a function";
   if (Array.isArray(value)) return "an array";
   if (typeof value === "object" && value !== null) return "an object";

@@ -85,6 +85,7 @@ describe("parseConnectionUrl", () => {
     }
     const url = parseConnectionUrl("postgres://h/db?sslrootcert=/etc/ca.pem", "x");
     assert.equal(url.ssl, undefined);
+    assert.equal(url.sslrootcert, "/etc/ca.pem");
     assert.deepEqual(url.connection, {});
   });
 

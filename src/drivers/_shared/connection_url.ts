@@ -27,6 +27,8 @@ export interface UrlOptions {
   hosts?: UrlHost[];
   /** From `sslmode` (or `ssl`); `sslrootcert=system` makes it `"verify-full"`. */
   ssl?: SslMode;
+  /** `sslrootcert`, a file of CA certificates, unless it is `system`. */
+  sslrootcert?: string;
   connect_timeout?: number;
   /** The other query parameters, as startup parameters unless the driver takes them. */
   connection: Record<string, string>;
@@ -85,9 +87,9 @@ export function parseConnectionUrl(text: string, driver: string): UrlOptions {
     if (key === "sslmode" || key === "ssl") {
       options.ssl = sslMode(value, key, driver) as SslMode;
     } else if (key === "sslrootcert") {
-      // libpq's "system" verifies against the system's roots. A file cannot
-      // be read here: its certificate goes in the ssl option.
-      systemRoots ||= value === "system";
+      // libpq's "system" verifies against the system's roots.
+      if (value === "system") systemRoots = true;
+      else options.sslrootcert = value;
     } else if (key === "connect_timeout") {
       options.connect_timeout = Number(value);
     } else {

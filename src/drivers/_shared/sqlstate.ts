@@ -15,15 +15,42 @@ const PGBOUNCER_PERMANENT =
   /^(?:password authentication failed|SASL authentication failed|unsupported startup parameter|no such database|no such user)/;
 
 /**
+ * The codes of a server certificate that fails the checks, as `node:tls`
+ * gives them under Node, Deno and Bun: an unknown CA, a self-signed or
+ * expired certificate, a host name it was not issued for.
+ */
+const CERTIFICATE_REFUSED =
+  /^(?:ERR_TLS_CERT_ALTNAME_INVALID|UNABLE_TO_|SELF_SIGNED_CERT|DEPTH_ZERO_SELF_SIGNED_CERT|CERT_|INVALID_CA|HOSTNAME_MISMATCH)/;
+
+/** The code of the error every driver gives when TLS is required and the server has none. */
+export const TLS_NOT_AVAILABLE = "TLS_NOT_AVAILABLE";
+
+/**
+ * The error for a server that answered the request for TLS with "no" while
+ * `sslmode` requires TLS; `cause` is the client's own.
+ */
+export function tlsNotAvailable(cause: unknown): Error {
+  return Object.assign(
+    new Error("The server does not support SSL connections, which the sslmode requires", {
+      cause,
+    }),
+    { code: TLS_NOT_AVAILABLE },
+  );
+}
+
+/**
  * Whether a failed connect may succeed if tried again. Not for SQLSTATE
  * class 28 (bad password or role), 3D000 (no such database), 42501 (no
- * CONNECT privilege), or PgBouncer's equivalents: those wait for someone to
- * change the configuration. Everything else, from a refused socket to 53300
- * (too many clients) and 57P03 (starting up), may pass by itself.
+ * CONNECT privilege), PgBouncer's equivalents, a server certificate that
+ * fails the checks, or a server without the TLS the `sslmode` requires:
+ * those wait for someone to change the configuration. Everything else, from
+ * a refused socket to 53300 (too many clients) and 57P03 (starting up), may
+ * pass by itself.
  */
 export function canRetryConnect(error: unknown): boolean {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
   if (typeof code !== "string") return true;
+  if (code === TLS_NOT_AVAILABLE || CERTIFICATE_REFUSED.test(code)) return false;
   if (code === "08P01" && typeof message === "string") return !PGBOUNCER_PERMANENT.test(message);
   return !(code.startsWith("28") || code === "3D000" || code === "42501");
 }

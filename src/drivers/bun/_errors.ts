@@ -1,3 +1,5 @@
+import { TLS_NOT_AVAILABLE } from "../_shared/sqlstate.ts";
+
 /** A SQLSTATE: five digits or upper-case letters. */
 const SQLSTATE = /^[0-9A-Z]{5}$/;
 
@@ -10,6 +12,7 @@ const CONNECTION_CODES: Readonly<Record<string, string>> = {
   ERR_POSTGRES_CONNECTION_REFUSED: "ECONNREFUSED",
   ERR_POSTGRES_CONNECTION_CLOSED: "CONNECTION_CLOSED",
   ERR_POSTGRES_CONNECTION_TIMEOUT: "CONNECT_TIMEOUT",
+  ERR_POSTGRES_TLS_NOT_AVAILABLE: TLS_NOT_AVAILABLE,
 };
 
 /** Bun's codes for statements it refused before sending anything. */
@@ -23,9 +26,9 @@ const REFUSED_BEFORE_SENDING = new Set([
 /**
  * Gives a `Bun.SQL` error the code the postgres.js driver would give it:
  * the SQLSTATE for an error the server sent (Bun puts it in `errno` and its
- * own code, such as `ERR_POSTGRES_SERVER_ERROR`, in `code`), and
+ * own code, such as `ERR_POSTGRES_SERVER_ERROR`, in `code`),
  * `ECONNREFUSED`, `CONNECTION_CLOSED` or `CONNECT_TIMEOUT` for a failed
- * socket. Bun's own code moves to `bunCode`. Changes the error in place, once.
+ * socket, and `TLS_NOT_AVAILABLE` for a server without the TLS required. Bun's own code moves to `bunCode`. Changes the error in place, once.
  */
 export function normalizeError<E>(error: E): E {
   const fields = error as { code?: unknown; errno?: unknown; bunCode?: unknown } | null;

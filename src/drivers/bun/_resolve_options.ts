@@ -1,12 +1,7 @@
 import type { BunDriverOptions } from "./options.ts";
-import {
-  checkPort,
-  mergeOptions,
-  type Pooler,
-  resolveLogin,
-  sslMode,
-} from "../_shared/driver_options.ts";
+import { checkPort, mergeOptions, type Pooler, resolveLogin } from "../_shared/driver_options.ts";
 import { parseConnectionUrl } from "../_shared/connection_url.ts";
+import { resolveTls, type Tls, verifying } from "../_shared/tls.ts";
 
 /** What one `Bun.SQL` instance is created with, once resolved, minus `onclose`. */
 export interface ResolvedOptions {
@@ -65,7 +60,7 @@ export function resolveOptions(
     }
   }
   const { login, pooler, rest } = resolveLogin(given, DRIVER);
-  const { hostname, ssl, connect_timeout, ...others } = rest;
+  const { hostname, ssl, sslrootcert, connect_timeout, ...others } = rest;
   const port = checkPort(given.port, DRIVER);
   const connectTimeout = connect_timeout ?? 30;
   if (typeof connectTimeout !== "number" || !(connectTimeout > 0) || connectTimeout === Infinity) {
@@ -87,8 +82,7 @@ export function resolveOptions(
       hostname: host,
       port,
       path: given.path ?? (host.startsWith("/") ? `${host}/.s.PGSQL.${port}` : undefined),
-      // Bun takes libpq's modes by name, as well as its TLS options.
-      tls: sslMode(ssl, "ssl", DRIVER),
+      tls: bunTls(resolveTls(ssl, sslrootcert, DRIVER)),
       connectionTimeout: connectTimeout,
       bigint: given.bigint ?? false,
       connection: given.connection,
@@ -97,6 +91,17 @@ export function resolveOptions(
       maxLifetime: 0,
     },
   };
+}
+
+/**
+ * `Bun.SQL`'s `tls`: libpq's modes by name, which Bun takes, unless there
+ * are CA certificates to check the server's against, which only its TLS
+ * options can carry.
+ */
+function bunTls(tls: Tls): unknown {
+  if ("custom" in tls) return tls.custom;
+  const checks = tls.mode === "verify-ca" || tls.mode === "verify-full";
+  return checks && tls.ca !== undefined ? verifying(tls) : tls.mode;
 }
 
 /** A URL's options; Bun.SQL takes one host only. */

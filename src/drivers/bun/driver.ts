@@ -26,6 +26,7 @@
 
 import type { Driver, DriverConnection, ServerErrorKind } from "../../driver.ts";
 import { BunConnection } from "./_connection.ts";
+import { redactError, secretsIn, secretsOf } from "../_shared/redact.ts";
 import { type ResolvedOptions, resolveOptions } from "./_resolve_options.ts";
 import type { BunDriverOptions } from "./options.ts";
 import { bunSqlConstructor } from "./_sql.ts";
@@ -117,7 +118,12 @@ export function bunDriver(
         'use postgresDriver from "@x/pool/postgres" instead',
     );
   }
-  const options = resolveOptions(urlOrOptions, driverOptions);
+  let options;
+  try {
+    options = resolveOptions(urlOrOptions, driverOptions);
+  } catch (error) {
+    throw redactError(error, secretsIn(urlOrOptions, driverOptions));
+  }
   return new BunDriver(SQL, options);
 }
 
@@ -126,19 +132,24 @@ class BunDriver implements Driver {
   readonly #options: ResolvedOptions;
   readonly sharesSessions: boolean;
 
+  /** The password's forms, kept out of connect errors. */
+  readonly #secrets: readonly string[];
+
   constructor(SQL: NonNullable<ReturnType<typeof bunSqlConstructor>>, options: ResolvedOptions) {
     this.#SQL = SQL;
     this.#options = options;
     this.sharesSessions = options.pooler !== undefined;
+    this.#secrets = secretsOf(options.bun.password);
   }
 
   connect(signal: AbortSignal): Promise<DriverConnection> {
+    const redacted = (error: unknown) => Promise.reject(redactError(error, this.#secrets));
     try {
       signal.throwIfAborted();
-      return BunConnection.open(this.#SQL, this.#options, signal);
+      return BunConnection.open(this.#SQL, this.#options, signal).catch(redacted);
     } catch (error) {
       // Bun.SQL's constructor throws for options it refuses.
-      return Promise.reject(error);
+      return redacted(error);
     }
   }
 

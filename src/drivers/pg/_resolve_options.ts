@@ -1,12 +1,7 @@
 import type { PgDriverOptions } from "./options.ts";
-import {
-  checkPort,
-  mergeOptions,
-  type Pooler,
-  resolveLogin,
-  sslMode,
-} from "../_shared/driver_options.ts";
+import { checkPort, mergeOptions, type Pooler, resolveLogin } from "../_shared/driver_options.ts";
 import { parseConnectionUrl } from "../_shared/connection_url.ts";
+import { resolveTls, type Tls, verifying } from "../_shared/tls.ts";
 
 /** Where a connection's socket goes: also where its cancel requests go. */
 export interface Endpoint {
@@ -73,6 +68,7 @@ export function resolveOptions(
   const {
     hostname,
     ssl,
+    sslrootcert,
     connect_timeout,
     keep_alive,
     connection,
@@ -85,7 +81,7 @@ export function resolveOptions(
   const host = String(given.host ?? hostname ?? "localhost");
   if (host.includes(",")) severalHosts(host);
   const { application_name, options, ...settings } = connection as Record<string, unknown>;
-  const mode = sslMode(ssl, "ssl", DRIVER);
+  const tls = resolveTls(ssl, sslrootcert, DRIVER);
   return {
     client: {
       ...others,
@@ -101,8 +97,8 @@ export function resolveOptions(
       keepAlive: keepAlive !== null,
       keepAliveInitialDelayMillis: (keepAlive ?? 0) * 1000,
     },
-    ssl: pgSsl(mode),
-    plainIfRefused: mode === "allow" || mode === "prefer",
+    ssl: pgSsl(tls),
+    plainIfRefused: "mode" in tls && (tls.mode === "allow" || tls.mode === "prefer"),
     endpoint: { host, port },
     connectTimeout,
     pooler,
@@ -144,12 +140,11 @@ function startupOptions(
  * by itself, so for `"allow"` and `"prefer"` the driver does (see
  * `plainIfRefused`).
  */
-function pgSsl(mode: ReturnType<typeof sslMode>): boolean | Record<string, unknown> {
-  if (typeof mode === "object") return mode;
-  if (mode === "disable") return false;
-  // The chain is checked, the host name is not.
-  if (mode === "verify-ca") return { checkServerIdentity: () => undefined };
-  if (mode === "verify-full") return true;
+function pgSsl(tls: Tls): boolean | Record<string, unknown> {
+  if ("custom" in tls) return tls.custom;
+  if (tls.mode === "disable") return false;
+  if (tls.mode === "verify-full" && tls.ca === undefined) return true;
+  if (tls.mode === "verify-ca" || tls.mode === "verify-full") return verifying(tls);
   return { rejectUnauthorized: false };
 }
 

@@ -24,9 +24,10 @@
  */
 
 import type { Driver, DriverConnection, ServerErrorKind } from "../../driver.ts";
-import { canRetryConnect, classifyError } from "../_shared/sqlstate.ts";
+import { canRetryConnect, classifyError, tlsNotAvailable } from "../_shared/sqlstate.ts";
 import { PgConnection } from "./_connection.ts";
 import { refusedTls } from "./_errors.ts";
+import { redactError, secretsIn, secretsOf } from "../_shared/redact.ts";
 import { type ResolvedOptions, resolveOptions } from "./_resolve_options.ts";
 import type { PgDriverOptions } from "./options.ts";
 
@@ -117,26 +118,45 @@ export function pgDriver(
   urlOrOptions: string | PgDriverOptions,
   driverOptions?: PgDriverOptions,
 ): Driver {
-  return new PgDriver(resolveOptions(urlOrOptions, driverOptions));
+  let options;
+  try {
+    options = resolveOptions(urlOrOptions, driverOptions);
+  } catch (error) {
+    throw redactError(error, secretsIn(urlOrOptions, driverOptions));
+  }
+  return new PgDriver(options);
 }
 
 class PgDriver implements Driver {
   readonly #options: ResolvedOptions;
   readonly sharesSessions: boolean;
 
+  /** The password's forms, kept out of connect errors. */
+  readonly #secrets: readonly string[];
+
   constructor(options: ResolvedOptions) {
     this.#options = options;
     this.sharesSessions = options.pooler !== undefined;
+    this.#secrets = secretsOf(options.client.password);
   }
 
   async connect(signal: AbortSignal): Promise<DriverConnection> {
     signal.throwIfAborted();
+    try {
+      return await this.#open(signal);
+    } catch (error) {
+      throw redactError(error, this.#secrets);
+    }
+  }
+
+  async #open(signal: AbortSignal): Promise<DriverConnection> {
     const options = this.#options;
     try {
       return await PgConnection.open(options, options.ssl, signal);
     } catch (error) {
+      if (signal.aborted || !refusedTls(error)) throw error;
       // "allow" and "prefer": a server without TLS is connected to without it.
-      if (!options.plainIfRefused || signal.aborted || !refusedTls(error)) throw error;
+      if (!options.plainIfRefused) throw tlsNotAvailable(error);
       return PgConnection.open(options, false, signal);
     }
   }

@@ -1,13 +1,8 @@
 import type postgres from "postgres";
 import type { PostgresDriverOptions } from "./options.ts";
-import {
-  checkPort,
-  mergeOptions,
-  type Pooler,
-  resolveLogin,
-  sslMode,
-} from "../_shared/driver_options.ts";
+import { checkPort, mergeOptions, type Pooler, resolveLogin } from "../_shared/driver_options.ts";
 import { parseConnectionUrl, parseHosts, type UrlHost } from "../_shared/connection_url.ts";
+import { resolveTls, type Tls, verifying } from "../_shared/tls.ts";
 
 /** Options as handed to postgres.js, once resolved. */
 export type Options = postgres.Options<Record<string, postgres.PostgresType>>;
@@ -48,7 +43,7 @@ export function resolveOptions(
     : { ...urlOrOptions };
   const given = mergeOptions(base, { ...driverOptions }, OWNED_OPTIONS, DRIVER);
   const { login, pooler, rest } = resolveLogin(given, DRIVER);
-  const { hostname, hosts: urlHosts, ...others } = rest;
+  const { hostname, hosts: urlHosts, sslrootcert, ...others } = rest;
   const port = checkPort(given.port, DRIVER);
   const host = given.host ?? hostname;
   // A host option replaces the URL's hosts; a list in it is split as postgres.js would.
@@ -67,7 +62,7 @@ export function resolveOptions(
       (hosts.length === 1 && hosts[0].host.startsWith("/")
         ? `${hosts[0].host}/.s.PGSQL.${hosts[0].port ?? port}`
         : undefined),
-    ssl: postgresSsl(given.ssl),
+    ssl: postgresSsl(resolveTls(given.ssl, sslrootcert, DRIVER)),
     sslnegotiation: given.sslnegotiation ?? null,
     connect_timeout: given.connect_timeout ?? 30,
     keep_alive: given.keep_alive ?? 60,
@@ -104,11 +99,11 @@ function fromUrl(text: string): Record<string, unknown> {
  * postgres.js's `ssl` for libpq's mode. It cannot try plain TCP first, so
  * `"allow"` is `"prefer"`: both connect to a server with TLS or without.
  */
-function postgresSsl(ssl: unknown): Options["ssl"] {
-  const mode = sslMode(ssl, "ssl", DRIVER);
+function postgresSsl(tls: Tls): Options["ssl"] {
+  if ("custom" in tls) return tls.custom;
+  const { mode } = tls;
   if (mode === "disable") return false;
   if (mode === "allow" || mode === "prefer") return "prefer";
-  // The chain is checked, the host name is not.
-  if (mode === "verify-ca") return { checkServerIdentity: () => undefined };
-  return mode;
+  if (mode === "require" || (mode === "verify-full" && tls.ca === undefined)) return mode;
+  return verifying(tls);
 }

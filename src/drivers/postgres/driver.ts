@@ -24,10 +24,12 @@
 
 import type { Driver, DriverConnection } from "../../driver.ts";
 import { pipelinable } from "../_shared/pipelinable.ts";
-import { canRetryConnect, classifyError } from "../_shared/sqlstate.ts";
+import { canRetryConnect, classifyError, tlsNotAvailable } from "../_shared/sqlstate.ts";
 import type { ArrayType } from "./_arrays.ts";
 import { PostgresConnection } from "./_connection.ts";
 import { type Options, resolveOptions } from "./_resolve_options.ts";
+import { refusesTls } from "./_tls_refused.ts";
+import { redactError, secretsIn, secretsOf } from "../_shared/redact.ts";
 import type { PostgresDriverOptions } from "./options.ts";
 
 /**
@@ -122,8 +124,13 @@ export function postgresDriver(
   urlOrOptions: string | PostgresDriverOptions,
   driverOptions?: PostgresDriverOptions,
 ): Driver {
-  const { options, pooler } = resolveOptions(urlOrOptions, driverOptions);
-  return new PostgresDriver(options, pooler !== undefined);
+  let resolved;
+  try {
+    resolved = resolveOptions(urlOrOptions, driverOptions);
+  } catch (error) {
+    throw redactError(error, secretsIn(urlOrOptions, driverOptions));
+  }
+  return new PostgresDriver(resolved.options, resolved.pooler !== undefined);
 }
 
 class PostgresDriver implements Driver {
@@ -131,22 +138,45 @@ class PostgresDriver implements Driver {
   /** Filled by the first successful connect; shared by later ones. */
   #arrayTypes: readonly ArrayType[] | undefined;
   readonly sharesSessions: boolean;
+  /** The password's forms, kept out of connect errors. */
+  readonly #secrets: readonly string[];
 
   constructor(options: Options, sharesSessions: boolean) {
     this.#options = options;
     this.sharesSessions = sharesSessions;
+    this.#secrets = secretsOf(options.password);
   }
 
   async connect(signal: AbortSignal): Promise<DriverConnection> {
     signal.throwIfAborted();
-    const { connection, arrayTypes } = await PostgresConnection.open(
-      this.#options,
-      this.sharesSessions,
-      this.#arrayTypes,
-      signal,
-    );
-    this.#arrayTypes ??= arrayTypes;
-    return connection;
+    try {
+      const { connection, arrayTypes } = await PostgresConnection.open(
+        this.#options,
+        this.sharesSessions,
+        this.#arrayTypes,
+        signal,
+      );
+      this.#arrayTypes ??= arrayTypes;
+      return connection;
+    } catch (error) {
+      const refused = await this.#tlsRefused(error, signal);
+      throw redactError(refused ? tlsNotAvailable(error) : error, this.#secrets);
+    }
+  }
+
+  /**
+   * Whether `error`, a TLS handshake cut short while TLS is required, came
+   * from a server without TLS: then no attempt will succeed until its
+   * configuration changes. Asked of a single TCP host only.
+   */
+  async #tlsRefused(error: unknown, signal: AbortSignal): Promise<boolean> {
+    const { ssl, host, port, path } = this.#options;
+    const cutShort = (error as { code?: unknown } | null)?.code === "ECONNRESET" &&
+      /before secure TLS connection/.test(String((error as Error).message));
+    if (!cutShort || signal.aborted || !ssl || ssl === "prefer" || path) return false;
+    if (!Array.isArray(host) || host.length !== 1 || !Array.isArray(port)) return false;
+    const timeout = Number(this.#options.connect_timeout) * 1000;
+    return await refusesTls(host[0], Number(port[0]), timeout, signal);
   }
 
   canRetryConnect(error: unknown): boolean {

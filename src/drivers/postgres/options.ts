@@ -62,6 +62,14 @@ export interface PostgresDriverOptions {
     | "verify-ca"
     | "verify-full"
     | Record<string, unknown>;
+  /**
+   * A file of CA certificates (PEM) to check the server's certificate
+   * against, as libpq's `sslrootcert` (also read from a URL's
+   * `sslrootcert`), read when the driver is created; with it, `"require"`
+   * checks the chain as `"verify-ca"` does. `"system"` in a URL means the
+   * system's CAs and `"verify-full"`. Not with TLS options: set their `ca`.
+   */
+  sslrootcert?: string;
   /** Seconds for TCP, TLS and authentication together. Default `30`. */
   connect_timeout?: number;
   /** Seconds of idleness before TCP keep-alive probes; `null` for none. Default `60`. */
