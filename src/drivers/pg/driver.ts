@@ -24,7 +24,8 @@
  */
 
 import type { Driver, DriverConnection, ServerErrorKind } from "../../driver.ts";
-import { canRetryConnect, classifyError } from "../_shared/sqlstate.ts";
+import { canRetryConnect, canRetryTransaction, classifyError } from "../_shared/sqlstate.ts";
+import { neverSent } from "../_shared/serial_connection.ts";
 import { PgConnection } from "./_connection.ts";
 import { refusedTls } from "./_errors.ts";
 import { type ResolvedOptions, resolveOptions } from "./_resolve_options.ts";
@@ -147,5 +148,12 @@ class PgDriver implements Driver {
 
   classifyError(error: unknown): ServerErrorKind | undefined {
     return classifyError(error);
+  }
+  canRetryTransaction(error: unknown): boolean {
+    return canRetryTransaction(error);
+  }
+
+  neverSent(error: unknown): boolean {
+    return neverSent(error);
   }
 }
