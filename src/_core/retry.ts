@@ -115,18 +115,23 @@ export async function retryTransaction<T>(
     } catch (error) {
       if (
         attempt > retries || core.closing || signal?.aborted ||
-        !(tx instanceof OpenTransaction && mayRetryTransaction(core, tx, error))
+        // A BEGIN that failed leaves no transaction: nothing was committed.
+        !mayRetryTransaction(core, tx instanceof OpenTransaction ? tx : undefined, error)
       ) throw error;
     }
     await beforeRetry(core, attempt, signal);
   }
 }
 
-function mayRetryTransaction(core: PoolCore, tx: OpenTransaction, error: unknown): boolean {
+function mayRetryTransaction(
+  core: PoolCore,
+  tx: OpenTransaction | undefined,
+  error: unknown,
+): boolean {
   const unsent = neverSent(core, error);
   const conflict = core.options.driver.canRetryTransaction?.(error) === true;
   // Once COMMIT went out, only its own refusal, or its never leaving, is sure to have rolled back.
-  if (tx.commitSent) return error === tx.commitError && (conflict || unsent);
+  if (tx?.commitSent) return error === tx.commitError && (conflict || unsent);
   return conflict || unsent || wasLost(error);
 }
 

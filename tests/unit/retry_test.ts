@@ -81,6 +81,19 @@ describe("transaction retries", () => {
     assertConsistent(pool, driver);
   });
 
+  it("runs the transaction on a new connection when BEGIN found its connection dead", async () => {
+    const { pool, driver, clock } = harness();
+    driver.onOpen = (fake) => {
+      if (fake.id === 1) fake.dieBeforeQuery = new Error("connection reset");
+    };
+    let runs = 0;
+    const result = observe(pool.transaction(() => ++runs, { retries: 1 }));
+    await clock.advanceAsync(100);
+    assert.equal(result.value, 1, "the work ran once, on the second connection");
+    assert.deepEqual([pool.getMetrics().retries, driver.connections.length], [1, 2]);
+    assertConsistent(pool, driver);
+  });
+
   it("does not retry when the connection died during COMMIT, as it may have committed", async () => {
     const { pool, driver, clock } = harness();
     let runs = 0;
