@@ -145,18 +145,24 @@ export interface PoolOptions {
    */
   resetOnReadOnly?: boolean;
   /**
-   * Clear the whole session on every release (settings, temporary tables,
-   * cursors, listeners, advisory locks; prepared statements stay), at one
-   * round trip per release. Refused behind a transaction pooler.
+   * When to clear the session on release (settings, temporary tables,
+   * cursors, listeners, advisory locks, SQL `PREPARE`d statements), at one
+   * round trip: `"auto"` after a borrower changed it, `true` always, `false`
+   * never. Off behind a transaction pooler, which refuses `true` and `"auto"`.
    *
-   * It calls the driver's `discard` (for PostgreSQL: what `DISCARD ALL` does,
-   * except that the prepared statements the driver caches stay). Without it,
-   * only an open transaction is rolled back. Refused with a driver whose
-   * sessions are shared (either shipped driver with `pooler: "transaction"`).
+   * `"auto"` watches each statement's text and command tag for `SET`,
+   * `RESET`, `set_config(..., false)`, `LISTEN`, `DECLARE ... WITH HOLD`,
+   * `PREPARE`, `CREATE TEMP`, session advisory locks and the like (see
+   * docs/behaviour.md); after ordinary statements release sends nothing. The
+   * reset calls the driver's `discard` (for PostgreSQL: what `DISCARD ALL`
+   * does, except that the prepared statements the driver caches stay);
+   * without it, only an open transaction is rolled back. With a driver whose
+   * sessions are shared (either shipped driver with `pooler: "transaction"`)
+   * the default is `false`.
    *
-   * @default {false}
+   * @default {"auto"}
    */
-  resetSession?: boolean;
+  resetSession?: boolean | "auto";
   /**
    * Milliseconds the driver may take to open one connection. 0 means no
    * limit.

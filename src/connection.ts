@@ -31,6 +31,12 @@ export interface ExecuteOptions {
    * `acquireTimeout` (and `signal`). 0 means no limit. Default 0.
    */
   timeout?: number;
+  /**
+   * On `pool.execute` only: the statement may run twice, so when its
+   * connection dies while it runs (the outcome unknown), it is retried on
+   * another connection, as one that was never sent always is. Default false.
+   */
+  idempotent?: boolean;
 }
 
 /**

@@ -168,6 +168,21 @@ export interface Driver {
    */
   classifyError?(error: unknown): ServerErrorKind | undefined;
   /**
+   * Whether an error rolled back the whole transaction for a conflict with
+   * another one that may not recur when it runs again: for PostgreSQL a
+   * serialization failure (40001) or a deadlock (40P01). The pool's
+   * `transaction(fn, { retries })` then runs `fn` again. Optional; without
+   * it no conflict is retried.
+   */
+  canRetryTransaction?(error: unknown): boolean;
+  /**
+   * Whether the statement that failed with `error` never left the client:
+   * its connection was found closed before it was written to the socket, so
+   * the server cannot have run it. `pool.execute` then retries it on another
+   * connection. Optional; without it no statement counts as unsent.
+   */
+  neverSent?(error: unknown): boolean;
+  /**
    * Whether a statement may share a connection with others in flight
    * (see `DriverConnection.pipeline`): true only for an autocommit
    * statement that cannot open a transaction or change what the statements

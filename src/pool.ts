@@ -23,6 +23,8 @@ import { executePipelined } from "./_core/pipelining.ts";
 import { runTemplate } from "./_core/sql_template.ts";
 import { acquireHistogram } from "./_core/histogram.ts";
 import { register } from "./_core/observers.ts";
+import { checkIdempotent, checkRetries, retryStatement, retryTransaction } from "./_core/retry.ts";
+import { changesSession } from "./_core/session_state.ts";
 
 /**
  * Options for one `getConnection()` call.
@@ -145,12 +147,16 @@ export class ConnectionPool implements AsyncDisposable {
   }
 
   /**
-   * Runs one statement on a connection of the pool, then releases it.
+   * Runs one statement on a connection of the pool, then releases it. A
+   * statement whose connection turned out dead before it was sent is retried
+   * on another connection, up to 3 times; with `idempotent`, so is one whose
+   * connection died while it ran. An error the server answered is never
+   * retried. See docs/behaviour.md, "Retries".
    *
    * @param text The SQL text, with `$1`, `$2`, ... for parameters.
    * @param params The parameters' values.
    * @param options A signal that ends the wait for a connection or cancels the
-   * statement, and a `timeout` for the statement alone.
+   * statement, a `timeout` for the statement alone, and `idempotent`.
    * @returns The rows, the row count and the command tag.
    *
    * @example
@@ -166,10 +172,30 @@ export class ConnectionPool implements AsyncDisposable {
     params: readonly unknown[] = [],
     options?: ExecuteOptions,
   ): Promise<QueryResult<Row>> {
+    let idempotent: boolean;
+    try {
+      idempotent = checkIdempotent(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const run = () => this.#executeOnce<Row>(text, params, options);
+    return run().catch((error) =>
+      retryStatement(this.#core, run, error, idempotent, options?.signal)
+    );
+  }
+
+  /** One attempt of `execute`: pipelined when it may be, else on a connection of its own. */
+  #executeOnce<Row>(
+    text: string,
+    params: readonly unknown[],
+    options: ExecuteOptions | undefined,
+  ): Promise<QueryResult<Row>> {
     const core = this.#core;
     if (
       core.pipelines === undefined || core.closing || typeof text !== "string" ||
-      core.options.driver.pipelinable?.(text) !== true
+      core.options.driver.pipelinable?.(text) !== true ||
+      // Another statement sharing the connection would see the change.
+      changesSession(text)
     ) return this.#executeAlone(text, params, options);
     const signal = options?.signal;
     let timeout: number;
@@ -258,11 +284,16 @@ export class ConnectionPool implements AsyncDisposable {
 
   /**
    * Runs `fn` in a transaction: commits when it returns, rolls back when it
-   * throws (and rethrows what it threw).
+   * throws (and rethrows what it threw). With `retries`, runs `fn` again on
+   * a new transaction, after a jittered backoff, when the server rolled it
+   * back for a serialization failure (40001) or a deadlock (40P01), or its
+   * connection died before `COMMIT` was sent; `fn` must then be safe to run
+   * more than once. See docs/behaviour.md, "Retries".
    *
    * @param fn The work; it may commit or roll back by itself.
-   * @param options As for {@linkcode ConnectionPool.beginTx}.
+   * @param options As for {@linkcode ConnectionPool.beginTx}, and `retries`.
    * @returns What `fn` returned.
+   * @throws {RangeError} A `retries` that is not a non-negative integer.
    *
    * @example
    * ```ts
@@ -272,14 +303,22 @@ export class ConnectionPool implements AsyncDisposable {
    * const id = await pool.transaction(async (tx) => {
    *   const { rows } = await tx.execute<{ id: number }>("insert into users (name) values ($1) returning id", ["Ada"]);
    *   return rows[0].id;
-   * }, { isolationLevel: "repeatable read" });
+   * }, { isolationLevel: "serializable", retries: 3 });
    * ```
    */
   transaction<T>(
     fn: (tx: Transaction) => Promise<T> | T,
     options?: TransactionOptions,
   ): Promise<T> {
-    return runInTransaction(() => this.beginTx(options), fn);
+    let retries: number;
+    try {
+      retries = checkRetries(options?.retries);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const begin = () => this.beginTx(options);
+    if (retries === 0) return runInTransaction(begin, fn);
+    return retryTransaction(this.#core, begin, fn, retries, options?.signal);
   }
 
   /**

@@ -69,6 +69,11 @@ export interface PoolCounters {
   healthChecksFailed: number;
   /** Milliseconds spent in health-check pings, summed. */
   healthCheckDuration: number;
+  /**
+   * Statements `pool.execute` and transactions `pool.transaction` ran again
+   * after a failure that allowed it (see `retries` and `idempotent`).
+   */
+  retries: number;
 }
 
 /**

@@ -51,6 +51,15 @@ export interface TransactionOptions {
   deferrable?: boolean;
   /** Ends the wait for a connection, or cancels `BEGIN`, when it aborts. */
   signal?: AbortSignal;
+  /**
+   * On `pool.transaction` only: how many more times to run its work, on a
+   * new transaction, after a serialization failure (40001), a deadlock
+   * (40P01), or the loss of the connection before `COMMIT` was sent. Each
+   * retry waits a jittered backoff: up to 10 ms, doubling, at most 1 s.
+   * `ClusterPool.transaction` honours it for writes, not for read-only
+   * transactions. Default 0.
+   */
+  retries?: number;
 }
 
 /**

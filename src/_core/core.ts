@@ -79,6 +79,7 @@ export class PoolCore {
       noteError: options.driver.classifyError === undefined
         ? undefined
         : (entry, error) => this.noteError(entry.generation, error),
+      watchSession: options.resetSession === "auto",
     };
     if (options.maxPipeline > 0) this.pipelines = new Pipelines(options.maxPipeline);
     const threshold = options.leakDetectionThreshold;
@@ -136,7 +137,8 @@ export class PoolCore {
     const connection = entry.driverConnection;
     if (connection.closed) this.retire(entry, "connectionsLost");
     else if (
-      (connection.dirty || this.options.resetSession) && !this.closing &&
+      (connection.dirty || this.options.resetSession === true || entry.sessionChanged) &&
+      !this.closing &&
       entry.generation === this.generation
     ) {
       this.#resetThenRecycle(entry);
@@ -298,21 +300,25 @@ export class PoolCore {
   }
 
   /**
-   * Rolls back a connection released mid-transaction (or, with `resetSession`,
-   * clears its whole session), then reuses it, or closes it.
+   * Rolls back a connection released mid-transaction (or, with `resetSession`
+   * on or a borrower's change of the session under `"auto"`, clears its whole
+   * session), then reuses it, or closes it.
    */
   #resetThenRecycle(entry: PoolEntry): void {
     const connection = entry.driverConnection;
+    const clear = (this.options.resetSession === true || entry.sessionChanged) &&
+      connection.discard !== undefined;
     checkOut(
       this,
       entry,
       "checking",
       "Cannot reset connection",
-      (signal) =>
-        this.options.resetSession && connection.discard !== undefined
-          ? connection.discard(signal)
-          : connection.reset(signal),
-      (end) => this.recycle(entry, end),
+      (signal) => clear ? connection.discard!(signal) : connection.reset(signal),
+      (end) => {
+        // Without `discard`, the rollback is all a reset can do.
+        entry.sessionChanged = false;
+        this.recycle(entry, end);
+      },
       (error) => {
         if (!this.closing) this.background.report(error, "reset");
         // A reset that close() aborted lost nothing: the pool is closing the connection itself.

@@ -23,5 +23,6 @@ export function zeroCounters(): PoolCounters {
     healthChecksFailed: 0,
     healthCheckDuration: 0,
     validationsFailed: 0,
+    retries: 0,
   };
 }

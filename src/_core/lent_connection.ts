@@ -4,9 +4,11 @@ import type { QueryResult } from "../driver.ts";
 import { ConnectionReleasedError, QueryTimeoutError } from "../errors.ts";
 import { withTimeout } from "./deadline.ts";
 import type { PoolEntry } from "./entry.ts";
+import { markLost } from "./lost_statements.ts";
 import { validateDuration } from "./options.ts";
 import type { SqlResult } from "../sql.ts";
 import { runTemplate } from "./sql_template.ts";
+import { changesSession, tagChangesSession } from "./session_state.ts";
 
 /** What a lent connection needs from the pool that lent it. */
 export interface Lender {
@@ -15,6 +17,8 @@ export interface Lender {
   readonly clock: Clock;
   /** Set when the driver classifies errors: told of each failed statement. */
   readonly noteError: ((entry: PoolEntry, error: unknown) => void) | undefined;
+  /** Set with `resetSession: "auto"`: note statements that change the session. */
+  readonly watchSession: boolean;
 }
 
 /**
@@ -67,6 +71,9 @@ export class LentConnection implements PoolConnection {
     } catch (error) {
       return Promise.reject(error);
     }
+    // Before sending: a session advisory lock outlives a statement that then fails.
+    const watch = this.#lender.watchSession && !entry.sessionChanged;
+    if (watch && changesSession(text)) entry.sessionChanged = true;
     const result = timeout === 0 ? connection.query(text, params, signal) : withTimeout(
       this.#lender.clock,
       timeout,
@@ -75,11 +82,17 @@ export class LentConnection implements PoolConnection {
       (bounded) => connection.query(text, params, bounded),
     );
     const noteError = this.#lender.noteError;
-    if (noteError === undefined) return result as Promise<QueryResult<Row>>;
-    return result.catch((error) => {
-      noteError(entry, error);
-      throw error;
-    }) as Promise<QueryResult<Row>>;
+    return result.then(
+      (value) => {
+        if (watch && tagChangesSession(text, value.command)) entry.sessionChanged = true;
+        return value;
+      },
+      (error) => {
+        if (connection.closed) markLost(error);
+        noteError?.(entry, error);
+        throw error;
+      },
+    ) as Promise<QueryResult<Row>>;
   }
 
   sql<Row = Record<string, unknown>>(

@@ -86,6 +86,10 @@ export async function runInTransaction<T>(
 export class OpenTransaction implements Transaction {
   readonly #connection: PoolConnection;
   #status: Transaction["status"] = "open";
+  /** Whether `COMMIT` was handed to the connection: the transaction may have committed. */
+  commitSent = false;
+  /** What that `COMMIT` failed with, if it did. */
+  commitError: unknown;
 
   constructor(connection: PoolConnection) {
     this.#connection = connection;
@@ -118,7 +122,10 @@ export class OpenTransaction implements Transaction {
     try {
       ({ command } = await this.#end("commit", "committed"));
     } catch (error) {
-      if (!(error instanceof TransactionFinishedError)) this.#status = "rolled back";
+      if (!(error instanceof TransactionFinishedError)) {
+        this.#status = "rolled back";
+        this.commitError = error;
+      }
       throw error;
     }
     // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not an error.
@@ -143,6 +150,7 @@ export class OpenTransaction implements Transaction {
     if (this.#status !== "open") throw new TransactionFinishedError(statement, this.#status);
     // Set before the round trip, so a second commit() or rollback() is refused at once.
     this.#status = outcome;
+    if (statement === "commit") this.commitSent = true;
     try {
       return await this.#connection.execute(statement);
     } finally {

@@ -25,7 +25,7 @@ export interface ResolvedPoolOptions {
   maxPipeline: number;
   leakDetectionThreshold: number;
   resetOnReadOnly: boolean;
-  resetSession: boolean;
+  resetSession: boolean | "auto";
   onError: ((error: unknown, event: PoolErrorEvent) => void) | undefined;
   clock: Clock | undefined;
 }
@@ -133,12 +133,7 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     ? Infinity
     : size(options, "maxWaiting", 0, 0);
   const resetOnReadOnly = flag(options, "resetOnReadOnly");
-  const resetSession = flag(options, "resetSession");
-  if (resetSession && driver.sharesSessions === true) {
-    throw new TypeError(
-      "Cannot create pool: resetSession (true) cannot clear a session the driver shares between transactions (a transaction pooler such as PgBouncer); leave it off",
-    );
-  }
+  const resetSession = sessionReset(options.resetSession, driver.sharesSessions === true);
   const maxConnecting = size(options, "maxConnecting", 4, 1);
   const maxPipeline = size(options, "maxPipeline", 10, 0);
   return {
@@ -215,7 +210,28 @@ function size(
   return value;
 }
 
-function flag(options: PoolOptions, name: "resetOnReadOnly" | "resetSession"): boolean {
+/**
+ * `resetSession`, `"auto"` unless given; behind a transaction pooler `false`,
+ * as no session is the connection's own to clear.
+ */
+function sessionReset(value: unknown, sharesSessions: boolean): boolean | "auto" {
+  if (value === undefined) return sharesSessions ? false : "auto";
+  if (typeof value !== "boolean" && value !== "auto") {
+    throw new TypeError(
+      `Cannot create pool: resetSession must be true, false or "auto", got ${describe(value)}`,
+    );
+  }
+  if (value !== false && sharesSessions) {
+    throw new TypeError(
+      `Cannot create pool: resetSession (${
+        JSON.stringify(value)
+      }) cannot clear a session the driver shares between transactions (a transaction pooler such as PgBouncer); leave it off`,
+    );
+  }
+  return value;
+}
+
+function flag(options: PoolOptions, name: "resetOnReadOnly"): boolean {
   const value = options[name] ?? false;
   if (typeof value !== "boolean") {
     throw new TypeError(`Cannot create pool: ${name} must be a boolean, got ${describe(value)}`);

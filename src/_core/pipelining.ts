@@ -3,6 +3,7 @@ import { QueryTimeoutError } from "../errors.ts";
 import type { PoolCore } from "./core.ts";
 import { withTimeout } from "./deadline.ts";
 import type { PoolEntry } from "./entry.ts";
+import { markLost } from "./lost_statements.ts";
 import { Waiter } from "./wait_queue.ts";
 
 /**
@@ -78,6 +79,7 @@ function runShared(
       return value;
     },
     (error) => {
+      if (connection.closed) markLost(error);
       core.noteError(entry.generation, error);
       ended(core, entry);
       throw error;

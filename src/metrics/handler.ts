@@ -335,6 +335,11 @@ const FAMILIES: readonly Family[] = [
     [',reason="lost"', m.connectionsLost],
     [',reason="reset"', m.resetClosed],
   ]),
+  counter(
+    "retries_total",
+    "Statements and transactions run again after a retryable failure.",
+    (m) => one(m.retries),
+  ),
   counter("health_checks_total", "Health-check pings, by result.", (m) => [
     [',result="passed"', m.healthChecksPassed],
     [',result="failed"', m.healthChecksFailed],

@@ -162,6 +162,9 @@ const _everyMeterFits = (meter: Meter): PoolMetricsMeter => meter;
  *   callers waiting for a connection.
  * - `db.client.connection.timeouts` (counter, `{timeout}`): waits that ended
  *   with `AcquireTimeoutError`, over the pool's life.
+ * - `xpool.retries` (counter, `{retry}`): statements and transactions run
+ *   again after a retryable failure (`PoolMetrics.retries`); the semantic
+ *   conventions have no name for it.
  * - `db.client.connection.wait_time` (histogram, `s`): how long each
  *   acquisition waited for a connection, 0 when one was idle.
  * - `db.client.connection.use_time` (histogram, `s`): how long each loan
@@ -242,7 +245,12 @@ export function registerPoolMetrics(
     unit: "{timeout}",
     valueType: 0,
   });
-  const observables = [count, max, pending, timeouts];
+  const retries = meter.createObservableCounter("xpool.retries", {
+    description: "The number of statements and transactions run again after a retryable failure.",
+    unit: "{retry}",
+    valueType: 0,
+  });
+  const observables = [count, max, pending, timeouts, retries];
   const waitTime = meter.createHistogram("db.client.connection.wait_time", {
     description: "The time it took to obtain an open connection from the pool.",
     unit: "s",
@@ -282,6 +290,7 @@ export function registerPoolMetrics(
       result.observe(max, m.maxOpenConnections, poolName);
       result.observe(pending, m.waiting, poolName);
       result.observe(timeouts, m.acquireTimeouts, poolName);
+      result.observe(retries, m.retries, poolName);
     }
   };
   meter.addBatchObservableCallback(callback, observables);

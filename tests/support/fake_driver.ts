@@ -76,6 +76,17 @@ export class FakeDriver implements Driver {
     return !this.permanentErrors.has(error);
   }
 
+  /** Serialization failures and deadlocks, as `pgError("40001")` and `pgError("40P01")` make them. */
+  canRetryTransaction(error: unknown): boolean {
+    const code = (error as { code?: unknown } | null)?.code;
+    return code === "40001" || code === "40P01";
+  }
+
+  /** The errors of calls made on a connection already closed: nothing was sent. */
+  neverSent(error: unknown): boolean {
+    return error instanceof Error && unsent.has(error);
+  }
+
   connect(signal: AbortSignal): Promise<FakeConnection> {
     this.connects++;
     if (signal.aborted) return Promise.reject(signal.reason);
@@ -138,6 +149,11 @@ export class FakeConnection implements DriverConnection {
   hangPings = false;
   /** When set, the next query kills the connection with it while running. */
   dieOnQuery: unknown;
+  /**
+   * When set, the next query finds the connection killed with it before
+   * sending anything, and rejects as unsent (see `FakeDriver.neverSent`).
+   */
+  dieBeforeQuery: unknown;
   /** Statements sent with `pipeline`, in order. */
   readonly pipelined: string[] = [];
   /** Most `pipeline` statements in flight at once so far. */
@@ -182,6 +198,10 @@ export class FakeConnection implements DriverConnection {
   ): Promise<QueryResult> {
     this.queries.push(text);
     this.params.push(params);
+    if (this.dieBeforeQuery !== undefined) {
+      this.die(this.dieBeforeQuery);
+      this.dieBeforeQuery = undefined;
+    }
     if (this.#closed) return Promise.reject(closedError("query"));
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.dieOnQuery !== undefined) {
@@ -343,8 +363,13 @@ function result(command: string): QueryResult {
   return { rows: [], rowCount: 0, command };
 }
 
+/** Errors of calls refused because their connection was already closed. */
+const unsent = new WeakSet<Error>();
+
 function closedError(action: string): Error {
-  return new Error(`Cannot ${action}: the connection is closed`);
+  const error = new Error(`Cannot ${action}: the connection is closed`);
+  unsent.add(error);
+  return error;
 }
 
 /** Settles like `promise`, or rejects with the reason of the first signal to abort. */

@@ -96,6 +96,7 @@ describe("metricsHandler at /metrics", () => {
       ["xpool_waits_total", "COUNTER", m.waitCount],
       ["xpool_acquire_timeouts_total", "COUNTER", m.acquireTimeouts],
       ["xpool_connections_created_total", "COUNTER", m.connectionsCreated],
+      ["xpool_retries_total", "COUNTER", m.retries],
     ];
     for (const [name, type, wanted] of expected) {
       assert.equal(families.get(name)?.type, type, `${name} is a ${type}`);

@@ -38,6 +38,7 @@ describe("connection counts", () => {
       healthChecksFailed: 0,
       healthCheckDuration: 0,
       validationsFailed: 0,
+      retries: 0,
       maxOpenConnections: 7,
       openConnections: 0,
       inUse: 0,

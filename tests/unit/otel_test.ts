@@ -80,12 +80,14 @@ describe("registerPoolMetrics", () => {
       "db.client.connection.timeouts",
       "db.client.connection.use_time",
       "db.client.connection.wait_time",
+      "xpool.retries",
     ]);
     const expected = {
       "db.client.connection.count": ["{connection}", false],
       "db.client.connection.max": ["{connection}", false],
       "db.client.connection.pending_requests": ["{request}", false],
       "db.client.connection.timeouts": ["{timeout}", true],
+      "xpool.retries": ["{retry}", true],
     } as const;
     for (const [name, [unit, monotonic]] of Object.entries(expected)) {
       const metric = metrics.get(name)!;
@@ -102,6 +104,7 @@ describe("registerPoolMetrics", () => {
       [`${NAME}=main`]: 1,
     });
     assert.deepEqual(points(metrics, "db.client.connection.timeouts"), { [`${NAME}=main`]: 1 });
+    assert.deepEqual(points(metrics, "xpool.retries"), { [`${NAME}=main`]: 0 });
 
     held.release();
     await flush();

@@ -12,14 +12,29 @@ type Action = "query" | "pipeline" | "ping" | "reset" | "discard";
 export const NO_PARAMS: never[] = Object.freeze([]) as never[];
 
 const noop = () => {};
+/** Errors of calls rejected because the connection had closed before they were sent. */
+const unsent = new WeakSet<Error>();
+
+/**
+ * Whether `error` is that of a call a {@linkcode SerialConnection} rejected
+ * without sending anything, its connection being closed: the server never
+ * saw the statement.
+ */
+export function neverSent(error: unknown): boolean {
+  return error instanceof Error && unsent.has(error);
+}
+
 /** For a microtask: cheaper than `queueMicrotask` in Deno. */
 const RESOLVED = Promise.resolve();
 /**
  * What `DISCARD ALL` does, but `DEALLOCATE ALL`: the prepared statements
- * the client has cached for this connection must stay.
+ * the client has cached for this connection must stay. Those a borrower
+ * made with SQL `PREPARE` (`from_sql`) go.
  */
 const DISCARD_SESSION = "close all; set session authorization default; reset all; unlisten *; " +
-  "select pg_advisory_unlock_all(); discard plans; discard temp; discard sequences";
+  "select pg_advisory_unlock_all(); discard plans; discard temp; discard sequences; " +
+  "do $$ declare n text; begin for n in select name from pg_prepared_statements where from_sql " +
+  "loop execute format('deallocate %I', n); end loop; end $$";
 
 /**
  * One call of `query`, `pipeline`, `ping`, `reset` or `discard`: queued
@@ -284,7 +299,7 @@ export abstract class SerialConnection<Statement extends PromiseLike<unknown>, C
     params: readonly unknown[],
     signal: AbortSignal | undefined,
   ): Promise<unknown> {
-    if (this.#closed) return Promise.reject(this.closedError(action));
+    if (this.#closed) return Promise.reject(this.#unsentError(action));
     if (signal?.aborted) return Promise.reject(signal.reason);
     this.#pending++;
     return new Promise((resolve, reject) => {
@@ -332,7 +347,7 @@ export abstract class SerialConnection<Statement extends PromiseLike<unknown>, C
   #start(call: Call<Statement, Cancel>): void {
     // Aborted while queued: nothing was sent.
     if (call.settled) return this.finish(call, false, undefined);
-    if (this.#closed) return this.finish(call, false, this.closedError(call.action));
+    if (this.#closed) return this.finish(call, false, this.#unsentError(call.action));
     // A reset with no transaction open: nothing to send.
     if (call.action === "reset" && !this.transaction) return this.finish(call, true, undefined);
     const query = this.send(call);
@@ -427,6 +442,12 @@ export abstract class SerialConnection<Statement extends PromiseLike<unknown>, C
         // client's socket handler or the microtask queue.
       }
     });
+  }
+
+  #unsentError(action: string): Error {
+    const error = this.closedError(action);
+    unsent.add(error);
+    return error;
   }
 
   protected closedError(action: string): Error {

@@ -68,6 +68,16 @@ export function classifyError(error: unknown): "serverGone" | "readOnly" | undef
   return undefined;
 }
 
+/**
+ * Whether an error rolled back its transaction for a conflict with another
+ * that running it again may not meet: 40001 (serialization failure) or
+ * 40P01 (deadlock detected).
+ */
+export function canRetryTransaction(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "40001" || code === "40P01";
+}
+
 /** An error with postgres.js's code for a closed connection. */
 export function connectionError(message: string, cause?: unknown): Error {
   return Object.assign(

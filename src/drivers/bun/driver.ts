@@ -31,7 +31,8 @@ import { type ResolvedOptions, resolveOptions } from "./_resolve_options.ts";
 import type { BunDriverOptions } from "./options.ts";
 import { bunSqlConstructor } from "./_sql.ts";
 import { pipelinable } from "../_shared/pipelinable.ts";
-import { canRetryConnect, classifyError } from "../_shared/sqlstate.ts";
+import { canRetryConnect, canRetryTransaction, classifyError } from "../_shared/sqlstate.ts";
+import { neverSent } from "../_shared/serial_connection.ts";
 
 /**
  * Creates a driver that opens PostgreSQL connections with Bun's built-in
@@ -164,5 +165,12 @@ class BunDriver implements Driver {
 
   classifyError(error: unknown): ServerErrorKind | undefined {
     return classifyError(error);
+  }
+  canRetryTransaction(error: unknown): boolean {
+    return canRetryTransaction(error);
+  }
+
+  neverSent(error: unknown): boolean {
+    return neverSent(error);
   }
 }

@@ -24,7 +24,13 @@
  */
 
 import type { Driver, DriverConnection, ServerErrorKind } from "../../driver.ts";
-import { canRetryConnect, classifyError, tlsNotAvailable } from "../_shared/sqlstate.ts";
+import {
+  canRetryConnect,
+  canRetryTransaction,
+  classifyError,
+  tlsNotAvailable,
+} from "../_shared/sqlstate.ts";
+import { neverSent } from "../_shared/serial_connection.ts";
 import { PgConnection } from "./_connection.ts";
 import { refusedTls } from "./_errors.ts";
 import { redactError, secretsIn, secretsOf } from "../_shared/redact.ts";
@@ -167,5 +173,12 @@ class PgDriver implements Driver {
 
   classifyError(error: unknown): ServerErrorKind | undefined {
     return classifyError(error);
+  }
+  canRetryTransaction(error: unknown): boolean {
+    return canRetryTransaction(error);
+  }
+
+  neverSent(error: unknown): boolean {
+    return neverSent(error);
   }
 }

@@ -24,7 +24,13 @@
 
 import type { Driver, DriverConnection } from "../../driver.ts";
 import { pipelinable } from "../_shared/pipelinable.ts";
-import { canRetryConnect, classifyError, tlsNotAvailable } from "../_shared/sqlstate.ts";
+import {
+  canRetryConnect,
+  canRetryTransaction,
+  classifyError,
+  tlsNotAvailable,
+} from "../_shared/sqlstate.ts";
+import { neverSent } from "../_shared/serial_connection.ts";
 import type { ArrayType } from "./_arrays.ts";
 import { PostgresConnection } from "./_connection.ts";
 import { type Options, resolveOptions } from "./_resolve_options.ts";
@@ -190,5 +196,12 @@ class PostgresDriver implements Driver {
 
   classifyError(error: unknown): "serverGone" | "readOnly" | undefined {
     return classifyError(error);
+  }
+  canRetryTransaction(error: unknown): boolean {
+    return canRetryTransaction(error);
+  }
+
+  neverSent(error: unknown): boolean {
+    return neverSent(error);
   }
 }
