@@ -27,7 +27,13 @@ import type { Driver, DriverConnection, ServerErrorKind } from "../../driver.ts"
 import { canRetryConnect, classifyError } from "../_shared/sqlstate.ts";
 import { PgConnection } from "./_connection.ts";
 import { refusedTls } from "./_errors.ts";
-import { type ResolvedOptions, resolveOptions } from "./_resolve_options.ts";
+import { forHost, type ResolvedOptions, resolveOptions } from "./_resolve_options.ts";
+import {
+  connectToTarget,
+  SESSION_STATE_QUERY,
+  type SessionState,
+  wantsWrites,
+} from "../_shared/target_session.ts";
 import type { PgDriverOptions } from "./options.ts";
 
 /**
@@ -131,7 +137,24 @@ class PgDriver implements Driver {
 
   async connect(signal: AbortSignal): Promise<DriverConnection> {
     signal.throwIfAborted();
-    const options = this.#options;
+    const { hosts, targetSessionAttrs: attrs } = this.#options;
+    if (hosts.length === 1 && attrs === "any") return this.#open(this.#options, signal);
+    const connection = await connectToTarget(hosts, attrs, async (host, check, signal) => {
+      const connection = await this.#open(forHost(this.#options, host), signal);
+      if (!check) return { connection };
+      try {
+        const { rows } = await connection.query(SESSION_STATE_QUERY, [], signal);
+        return { connection, state: rows[0] as unknown as SessionState };
+      } catch (error) {
+        await connection.close();
+        throw error;
+      }
+    }, signal);
+    connection.forWrites = wantsWrites(attrs);
+    return connection;
+  }
+
+  async #open(options: ResolvedOptions, signal: AbortSignal): Promise<PgConnection> {
     try {
       return await PgConnection.open(options, options.ssl, signal);
     } catch (error) {

@@ -27,7 +27,8 @@ import { pipelinable } from "../_shared/pipelinable.ts";
 import { canRetryConnect, classifyError } from "../_shared/sqlstate.ts";
 import type { ArrayType } from "./_arrays.ts";
 import { PostgresConnection } from "./_connection.ts";
-import { type Options, resolveOptions } from "./_resolve_options.ts";
+import { forHost, type Options, type ResolvedOptions, resolveOptions } from "./_resolve_options.ts";
+import { connectToTarget, wantsWrites } from "../_shared/target_session.ts";
 import type { PostgresDriverOptions } from "./options.ts";
 
 /**
@@ -122,31 +123,47 @@ export function postgresDriver(
   urlOrOptions: string | PostgresDriverOptions,
   driverOptions?: PostgresDriverOptions,
 ): Driver {
-  const { options, pooler } = resolveOptions(urlOrOptions, driverOptions);
-  return new PostgresDriver(options, pooler !== undefined);
+  return new PostgresDriver(resolveOptions(urlOrOptions, driverOptions));
 }
 
 class PostgresDriver implements Driver {
+  readonly #resolved: ResolvedOptions;
   readonly #options: Options;
   /** Filled by the first successful connect; shared by later ones. */
   #arrayTypes: readonly ArrayType[] | undefined;
   readonly sharesSessions: boolean;
 
-  constructor(options: Options, sharesSessions: boolean) {
-    this.#options = options;
-    this.sharesSessions = sharesSessions;
+  constructor(resolved: ResolvedOptions) {
+    this.#resolved = resolved;
+    this.#options = resolved.options;
+    this.sharesSessions = resolved.pooler !== undefined;
   }
 
   async connect(signal: AbortSignal): Promise<DriverConnection> {
     signal.throwIfAborted();
-    const { connection, arrayTypes } = await PostgresConnection.open(
-      this.#options,
-      this.sharesSessions,
-      this.#arrayTypes,
+    const attrs = this.#resolved.targetSessionAttrs;
+    // postgres.js walks its hosts itself, on a failed connect only.
+    if (attrs === "any") return (await this.#open(this.#options, false, signal)).connection;
+    const connection = await connectToTarget(
+      this.#resolved.hosts,
+      attrs,
+      (host, check, signal) => this.#open(forHost(this.#options, host), check, signal),
       signal,
     );
-    this.#arrayTypes ??= arrayTypes;
+    connection.forWrites = wantsWrites(attrs);
     return connection;
+  }
+
+  async #open(options: Options, check: boolean, signal: AbortSignal) {
+    const opened = await PostgresConnection.open(
+      options,
+      this.sharesSessions,
+      this.#arrayTypes,
+      check,
+      signal,
+    );
+    this.#arrayTypes ??= opened.arrayTypes;
+    return opened;
   }
 
   canRetryConnect(error: unknown): boolean {
