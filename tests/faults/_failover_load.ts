@@ -1,13 +1,14 @@
 /**
- * The write load of the failover tests: callers inserting numbered rows,
- * half with `pool.execute`, half in `pool.transaction`, each write bounded
- * by a statement timeout, recording which were acknowledged, which failed
- * and how, and when writes succeeded.
+ * The load of the failover tests: callers inserting numbered rows, each
+ * write bounded by a statement timeout, recording which were acknowledged,
+ * which failed and how, and when writes succeeded; and readers noting when
+ * a standby answered.
  *
  * @module
  */
 
 import type { ConnectionPool } from "../../mod.ts";
+import type { ClusterPool } from "../../src/cluster/mod.ts";
 
 /** Milliseconds a write's statement may run. */
 export const WRITE_TIMEOUT = 3_000;
@@ -31,24 +32,36 @@ export interface WriteLoad {
   stop(): Promise<void>;
 }
 
-/** Starts `callers` callers writing through `pool`, numbering rows from `first`. */
-export function startWriteLoad(pool: ConnectionPool, callers: number, first: number): WriteLoad {
+const INSERT = `insert into ${TABLE} (n) values ($1)`;
+
+/** Writes row `n` through `pool`: with `execute` for even callers, in a transaction for odd ones. */
+export function poolWrite(pool: ConnectionPool): (n: number, caller: number) => Promise<unknown> {
+  return (n, caller) =>
+    caller % 2 === 0
+      ? pool.execute(INSERT, [n], { timeout: WRITE_TIMEOUT })
+      : pool.transaction((tx) => tx.execute(INSERT, [n], { timeout: WRITE_TIMEOUT }));
+}
+
+/** Writes row `n` as a write of `cluster`. */
+export function clusterWrite(cluster: ClusterPool): (n: number) => Promise<unknown> {
+  return (n) => cluster.execute(INSERT, [n], { timeout: WRITE_TIMEOUT });
+}
+
+/** Starts `callers` callers running `write`, numbering rows from `first`. */
+export function startWriteLoad(
+  write: (n: number, caller: number) => Promise<unknown>,
+  callers: number,
+  first: number,
+): WriteLoad {
   let next = first;
   let running = true;
   const load: Omit<WriteLoad, "stop"> = { acknowledged: new Set(), failed: [], successes: [] };
-  const insert = `insert into ${TABLE} (n) values ($1)`;
   const caller = async (index: number) => {
     while (running) {
       const n = next++;
       const started = Date.now();
       try {
-        if (index % 2 === 0) {
-          await pool.execute(insert, [n], { timeout: WRITE_TIMEOUT });
-        } else {
-          await pool.transaction(async (tx) => {
-            await tx.execute(insert, [n], { timeout: WRITE_TIMEOUT });
-          });
-        }
+        await write(n, index);
         load.acknowledged.add(n);
         load.successes.push(Date.now());
       } catch (error) {
@@ -78,4 +91,41 @@ export function longestGap(successes: readonly number[], from: number): number {
     previous = at;
   }
   return longest;
+}
+
+/** A running read load on a cluster. */
+export interface ReadLoad {
+  /** When a standby answered a read (`Date.now()`), in order. */
+  fromStandby: number[];
+  /** Stops the readers and waits for their reads in flight. */
+  stop(): Promise<void>;
+}
+
+/** Starts `readers` readers of `cluster`, each read asking whether its server is a standby. */
+export function startReadLoad(cluster: ClusterPool, readers: number): ReadLoad {
+  let running = true;
+  const fromStandby: number[] = [];
+  const reader = async () => {
+    while (running) {
+      try {
+        const { rows } = await cluster.executeRead<{ standby: boolean }>(
+          "select pg_is_in_recovery() as standby",
+          [],
+          { timeout: WRITE_TIMEOUT },
+        );
+        if (rows[0].standby) fromStandby.push(Date.now());
+      } catch {
+        // Reads fail over by themselves; only their outcome over time is checked.
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  const done = Promise.all(Array.from({ length: readers }, reader));
+  return {
+    fromStandby,
+    stop: async () => {
+      running = false;
+      await done;
+    },
+  };
 }
