@@ -6,18 +6,20 @@
  * shortened so a failover takes seconds. As root everything runs as the
  * `postgres` system user, in a folder it owns, with `HOME` and the XDG
  * folders pointed into it so nothing lands in a home directory. `stop()`
- * kills every process it started and deletes the folder.
+ * kills every process it started and deletes the folder (at exit at the
+ * latest).
  *
  * @module
  */
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chown, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import postgres from "postgres";
+import { privateFolder } from "../../examples/_postgres/start.ts";
+import { keepAtExit } from "../../examples/_postgres/server.ts";
 import { freePort, waitFor } from "./postgres.ts";
 
 /** One node of the pair. */
@@ -86,8 +88,8 @@ export function autoFailoverUnavailable(): string | undefined {
 /** Starts the monitor and both nodes; resolves once one is primary and the other secondary. */
 export async function startFailoverPair(): Promise<FailoverPair> {
   const user = process.getuid?.() === 0 ? systemUser("postgres") : undefined;
-  const base = await mkdtemp(join(tmpdir(), "x-pool-failover-"));
-  if (user) await chown(base, user.uid, user.gid);
+  // Deleted at exit too, should a test be killed before stop().
+  const base = await privateFolder(user && { name: "postgres", ...user }, "x-pool-failover-");
   const env = {
     ...process.env,
     HOME: base,
@@ -160,11 +162,17 @@ export async function startFailoverPair(): Promise<FailoverPair> {
   const monitorUrl = `postgres://postgres@127.0.0.1:${monitorPort}/pg_auto_failover`;
   let monitor: postgres.Sql | undefined;
   const stop = async () => {
-    await monitor?.end({ timeout: 1 }).catch(() => {});
+    // Killed first: the client's end would otherwise wait on a live monitor.
     for (const name of [...running.keys()]) killGroup(name);
-    // Backends outlive a killed postmaster for a moment; their files go with the folder.
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    await rm(base, { recursive: true, force: true }).catch(() => {});
+    await monitor?.end({ timeout: 1 }).catch(() => {});
+    // A backend outliving its killed postmaster for a moment may still write a
+    // file. Bounded, as Bun gives an after() hook 5 s: a deletion still under
+    // way then ends in the background, or at exit.
+    const removed = rm(base, { recursive: true, force: true, maxRetries: 5 })
+      .then(() => keepAtExit(base), () => {});
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([removed, new Promise((resolve) => timer = setTimeout(resolve, 3_000))]);
+    clearTimeout(timer);
   };
   try {
     await run([
