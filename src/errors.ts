@@ -40,6 +40,8 @@
  *
  * A `ClusterPool`'s (from `@x/pool/cluster`):
  * - `"PRIMARY_READ_ONLY"`: the primary refuses writes (`PrimaryReadOnlyError`).
+ * - `"NO_PRIMARY"`: a cluster of `members` has no single primary, so it
+ *   refuses writes (`NoPrimaryError`).
  * - `"NO_HEALTHY_REPLICA"`: a read found no replica in rotation and
  *   `readFallback` is `"fail"` (`NoHealthyReplicaError`).
  * - `"REPLICATION_LAG"`: a replica fell behind `maxReplicationLag`; told to
@@ -79,6 +81,7 @@ export type PoolErrorCode =
   | "CHECK_TIMEOUT"
   | "CONNECTION_LOST"
   | "PRIMARY_READ_ONLY"
+  | "NO_PRIMARY"
   | "NO_HEALTHY_REPLICA"
   | "REPLICATION_LAG"
   | "HEALTH_CHECK_TIMEOUT"

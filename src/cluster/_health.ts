@@ -26,7 +26,8 @@ export interface HealthSettings {
   report(error: unknown, event: "healthCheck" | "replicationLag" | "role", member: string): void;
 }
 
-interface Answer<T> {
+/** A probe's outcome. */
+export interface Answer<T> {
   state?: T;
   error?: unknown;
   /** The clock's time when the answer came. */
@@ -59,7 +60,7 @@ export async function healthRound(
   if (slowest !== undefined) settings.history.trim(slowest);
 }
 
-function ask<T>(
+export function ask<T>(
   member: ClusterMember,
   probe: (pool: ClusterMember["pool"], signal: AbortSignal) => Promise<T>,
   { clock, probeTimeout, stop }: HealthSettings,

@@ -21,7 +21,8 @@ export type MemberTrouble =
 /** A member's state, changed by the health checks and the router. */
 export class ClusterMember {
   readonly name: string;
-  readonly role: "primary" | "replica";
+  /** Fixed, unless the cluster learns roles from the health checks (`members`). */
+  role: "primary" | "replica";
   readonly pool: ConnectionPool;
   /** Undefined while in rotation (a replica) or taking writes and reachable (the primary). */
   trouble: MemberTrouble | undefined;

@@ -6,8 +6,11 @@ import type { ClusterErrorEvent, ClusterOptions } from "./options.ts";
 
 /** Options with every default filled in. */
 export interface ResolvedClusterOptions {
+  /** With `members`: the first one, until the health checks say which is primary. */
   primary: ConnectionPool;
   replicas: readonly ConnectionPool[];
+  /** Whether the roles come from the health checks (`members`) rather than the options. */
+  learnsRoles: boolean;
   healthInterval: number;
   probeTimeout: number;
   maxReplicationLag: number;
@@ -27,6 +30,7 @@ const DURATION_DEFAULTS = {
 const KNOWN_OPTIONS = new Set<string>([
   "primary",
   "replicas",
+  "members",
   "readFallback",
   "onError",
   "clock",
@@ -48,7 +52,11 @@ export function resolveClusterOptions(options: ClusterOptions): ResolvedClusterO
   for (const name of Object.keys(options)) {
     if (!KNOWN_OPTIONS.has(name)) throw new TypeError(`${PREFIX} unknown option "${name}"`);
   }
-  const { primary, replicas, onError, clock } = options;
+  const { onError, clock } = options;
+  const learnsRoles = options.members !== undefined;
+  const [primary, replicas] = learnsRoles
+    ? fromMembers(options)
+    : [options.primary, options.replicas];
   if (!(primary instanceof ConnectionPool)) {
     throw new TypeError(`${PREFIX} primary must be a ConnectionPool, got ${describe(primary)}`);
   }
@@ -94,5 +102,34 @@ export function resolveClusterOptions(options: ClusterOptions): ResolvedClusterO
       `${PREFIX} probeTimeout must be at least 1 millisecond (probes are always bounded), got ${durations.probeTimeout}`,
     );
   }
-  return { primary, replicas: [...replicas], ...durations, readFallback, onError, clock };
+  if (learnsRoles && durations.healthInterval === 0) {
+    throw new RangeError(
+      `${PREFIX} members need health checks to learn their roles, so healthInterval cannot be 0`,
+    );
+  }
+  return {
+    primary,
+    replicas: [...replicas],
+    learnsRoles,
+    ...durations,
+    readFallback,
+    onError,
+    clock,
+  };
+}
+
+/** `members` as a provisional primary and replicas; refused beside `primary` or `replicas`. */
+function fromMembers(options: ClusterOptions): [unknown, unknown] {
+  const { members, primary, replicas } = options;
+  if (primary !== undefined || replicas !== undefined) {
+    throw new TypeError(
+      `${PREFIX} give either members, or primary and replicas, not both`,
+    );
+  }
+  if (!Array.isArray(members) || members.length === 0) {
+    throw new TypeError(
+      `${PREFIX} members must be a non-empty array of ConnectionPool, got ${describe(members)}`,
+    );
+  }
+  return [members[0], members.slice(1)];
 }

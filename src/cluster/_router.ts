@@ -17,7 +17,7 @@ import {
   runInTransaction,
 } from "../_core/open_transaction.ts";
 import type { Transaction, TransactionOptions } from "../transaction.ts";
-import { NoHealthyReplicaError, PrimaryReadOnlyError } from "./errors.ts";
+import { NoHealthyReplicaError, NoPrimaryError, PrimaryReadOnlyError } from "./errors.ts";
 import { acquireFromReplica, REPLICA_UNREACHABLE, replicaUnreachable } from "./_failover.ts";
 import type { ClusterMember } from "./_member.ts";
 import { TrackedTransaction } from "./_transaction.ts";
@@ -35,6 +35,8 @@ export interface RouterSettings {
   readYourWritesWindow: number;
   /** While the first health round runs, a promise of its end; reads wait for it. */
   firstRound(): Promise<void> | undefined;
+  /** Whether roles come from the health checks: then writes wait for the first round too. */
+  learnsRoles: boolean;
   /** Tells the cluster's `onError` hook; never throws. */
   report(error: unknown, event: "readFailover", member: string): void;
 }
@@ -55,8 +57,14 @@ export interface RoutingCounters {
 
 /** Chooses members and runs calls on their pools. */
 export class ClusterRouter {
-  readonly primary: ClusterMember;
-  readonly replicas: readonly ClusterMember[];
+  /** Changed only by the role checks of a cluster of `members`. */
+  primary: ClusterMember;
+  replicas: readonly ClusterMember[];
+  /**
+   * Set while a cluster of `members` has no single primary: the members
+   * that claim it (none, or several). Writes are refused meanwhile.
+   */
+  claimants: readonly string[] | undefined;
   readonly counters: RoutingCounters = {
     fallbackReads: 0,
     readYourWritesReads: 0,
@@ -92,7 +100,7 @@ export class ClusterRouter {
     options: ExecuteOptions | undefined,
     writer: WriterState | undefined,
   ): Promise<QueryResult<Row>> {
-    const member = this.#writer();
+    const member = await this.#writerReady();
     try {
       return await this.#run(member, () => member.pool.execute<Row>(text, params, options));
     } finally {
@@ -127,7 +135,7 @@ export class ClusterRouter {
       });
       return new TrackedTransaction(value, () => member.inFlight--);
     }
-    const member = this.#writer();
+    const member = await this.#writerReady();
     member.inFlight++;
     let inner: Transaction;
     try {
@@ -154,7 +162,7 @@ export class ClusterRouter {
       // Begun with the read's retry; once fn runs, nothing is tried again.
       return runInTransaction(() => this.beginTx(options, writer), fn);
     }
-    const member = this.#writer();
+    const member = await this.#writerReady();
     try {
       return await this.#run(member, () => member.pool.transaction(fn, options));
     } finally {
@@ -179,8 +187,20 @@ export class ClusterRouter {
     return best;
   }
 
+  /** The primary for a write, once the first round has said which member it is. */
+  async #writerReady(): Promise<ClusterMember> {
+    this.#open("write");
+    const first = this.#settings.learnsRoles ? this.#settings.firstRound() : undefined;
+    if (first !== undefined) await first;
+    return this.#writer();
+  }
+
   #writer(): ClusterMember {
     this.#open("write");
+    if (this.claimants !== undefined) {
+      this.counters.writesRefused++;
+      throw new NoPrimaryError(this.claimants);
+    }
     const primary = this.primary;
     if (primary.readOnly) {
       this.counters.writesRefused++;

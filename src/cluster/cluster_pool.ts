@@ -13,6 +13,7 @@ import { PoolClosedError } from "../errors.ts";
 import type { ConnectionPool } from "../pool.ts";
 import type { Transaction, TransactionOptions } from "../transaction.ts";
 import { healthRound, type HealthSettings } from "./_health.ts";
+import { learnRoles } from "./_roles.ts";
 import { PrimaryWalHistory } from "./_lag.ts";
 import { ClusterMember } from "./_member.ts";
 import { clusterMetrics, memberInfo } from "./_collect_metrics.ts";
@@ -86,6 +87,10 @@ export interface ClusterSession {
  * - A primary that reports `transaction_read_only = on` (demoted by a
  *   failover) has its writes refused with `PrimaryReadOnlyError` until a
  *   check finds it writable; reported to `onError` as `"role"`.
+ * - Given `members` instead of `primary` and `replicas`, the cluster learns
+ *   the roles on every check: writes go to the one member not in recovery,
+ *   and follow it after a failover; the others serve reads. While none or
+ *   several are primary, writes fail with `NoPrimaryError`.
  *
  * The cluster owns its pools: `close()` closes them all.
  *
@@ -109,6 +114,8 @@ export interface ClusterSession {
  */
 export class ClusterPool implements AsyncDisposable {
   readonly #router: ClusterRouter;
+  /** With `members`: every member, in the order given, whose roles each round learns. */
+  readonly #learning: readonly ClusterMember[] | undefined;
   readonly #health: HealthSettings;
   readonly #interval: TimerHandle | undefined;
   readonly #stop = new AbortController();
@@ -143,8 +150,10 @@ export class ClusterPool implements AsyncDisposable {
       readFallback: resolved.readFallback,
       readYourWritesWindow: resolved.readYourWritesWindow,
       firstRound: () => this.#firstRound,
+      learnsRoles: resolved.learnsRoles,
       report,
     });
+    this.#learning = resolved.learnsRoles ? [primary, ...replicas] : undefined;
     this.#health = {
       clock,
       probeTimeout: resolved.probeTimeout,
@@ -320,9 +329,13 @@ export class ClusterPool implements AsyncDisposable {
   checkHealth(): Promise<void> {
     if (this.#router.closed) return Promise.resolve();
     if (this.#round === undefined) {
-      const { primary, replicas } = this.#router;
-      this.#round = healthRound(primary, replicas, this.#health)
-        .catch((error) => this.#health.report(error, "healthCheck", primary.name))
+      const router = this.#router;
+      const learning = this.#learning;
+      const roles = learning === undefined
+        ? Promise.resolve()
+        : learnRoles(router, learning, this.#health);
+      this.#round = roles.then(() => healthRound(router.primary, router.replicas, this.#health))
+        .catch((error) => this.#health.report(error, "healthCheck", router.primary.name))
         .finally(() => {
           this.#round = undefined;
         });

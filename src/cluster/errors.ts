@@ -40,6 +40,42 @@ export class PrimaryReadOnlyError extends PoolError {
 }
 
 /**
+ * Thrown to a write (and reported to `onError` as `"role"`) by a cluster
+ * given `members` without roles, while no single member is a primary: none
+ * is (a failover under way), or several claim it. Writes are refused without
+ * a round trip until a health check finds exactly one primary.
+ *
+ * @example
+ * ```ts
+ * import { NoPrimaryError } from "@x/pool/cluster";
+ *
+ * const error = new NoPrimaryError(["db-1", "db-2"]);
+ * console.log(error.code, error.claimants); // "NO_PRIMARY" ["db-1", "db-2"]
+ * ```
+ */
+export class NoPrimaryError extends PoolError {
+  /** The members that report being a primary: none, or more than one. */
+  readonly claimants: readonly string[];
+
+  /**
+   * Creates the error.
+   *
+   * @param claimants The members that report being a primary.
+   */
+  constructor(claimants: readonly string[]) {
+    super(
+      "NO_PRIMARY",
+      claimants.length === 0
+        ? "Cannot write: no member of the cluster is a primary (a failover under way?)"
+        : `Cannot write: ${claimants.length} members claim to be the primary (${
+          claimants.map((name) => `"${name}"`).join(", ")
+        }); writes wait until one steps down`,
+    );
+    this.claimants = [...claimants];
+  }
+}
+
+/**
  * Thrown to a read when no replica is in rotation and the cluster's
  * `readFallback` is `"fail"`.
  *

@@ -29,4 +29,9 @@ export type {
   ClusterMetrics,
   ClusterTotals,
 } from "./metrics.ts";
-export { NoHealthyReplicaError, PrimaryReadOnlyError, ReplicationLagError } from "./errors.ts";
+export {
+  NoHealthyReplicaError,
+  NoPrimaryError,
+  PrimaryReadOnlyError,
+  ReplicationLagError,
+} from "./errors.ts";

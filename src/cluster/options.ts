@@ -15,7 +15,8 @@ import type { ConnectionPool } from "../pool.ts";
  *   `maxReplicationLag` and left rotation (a `ReplicationLagError`).
  * - `"role"`: the primary reports `transaction_read_only = on` and writes are
  *   refused (a `PrimaryReadOnlyError`), or a replica is no longer in
- *   recovery (promoted) and left rotation.
+ *   recovery (promoted) and left rotation; or, with `members`, none or
+ *   several members are primary (a `NoPrimaryError`).
  * - `"readFailover"`: a read found a replica unreachable (it refused
  *   connections, or the connection broke) between two health checks; the
  *   replica left rotation and the read ran again on the next choice. A
@@ -47,13 +48,28 @@ export type ClusterErrorEvent = "healthCheck" | "replicationLag" | "role" | "rea
  * ```
  */
 export interface ClusterOptions {
-  /** The pool of the primary, which takes the writes. Required. The cluster owns it and closes it. */
-  primary: ConnectionPool;
+  /**
+   * The pool of the primary, which takes the writes. Required unless
+   * `members` is given. The cluster owns it and closes it.
+   */
+  primary?: ConnectionPool;
   /**
    * The pools of the replicas, which take the reads; may be empty. Every
    * member needs its own pool `name`, which labels it. The cluster owns them.
+   * Required with `primary`.
    */
-  replicas: readonly ConnectionPool[];
+  replicas?: readonly ConnectionPool[];
+  /**
+   * Instead of `primary` and `replicas`: the pools of every server, without
+   * fixed roles. Each health check learns each member's role
+   * (`pg_is_in_recovery()`): writes go to the one member that is not in
+   * recovery, reads to the others. After a failover, writes follow the
+   * promoted member and the old primary takes reads once it is back as a
+   * standby. While none, or more than one, is a primary, writes are refused
+   * with `NoPrimaryError`; writes and reads wait for the first check. Needs
+   * `healthInterval` above 0.
+   */
+  members?: readonly ConnectionPool[];
   /**
    * Milliseconds between health checks of every member: one probe each (see
    * the README for what it asks). 0 turns them off; replicas are then always

@@ -120,7 +120,7 @@ suite(() => {
     }
   });
 
-  test("refuses options the pool owns, a missing username, a bad port and several hosts", () => {
+  test("refuses options the pool owns, a missing username, a bad port and an unknown target_session_attrs", () => {
     const url = server().db.url;
     const owned = { max: 2 } as unknown as BunDriverOptions;
     assert.throws(() => bunDriver(url, owned), TypeError);
@@ -129,7 +129,7 @@ suite(() => {
     assert.throws(() => bunDriver({ host: "localhost", database: "x" }), TypeError);
     assert.throws(() => bunDriver({ username: "x", port: 70_000 }), /port \(70000\)/);
     assert.throws(() => bunDriver({ username: "x", connect_timeout: 0 }), RangeError);
-    assert.throws(() => bunDriver("postgres://x@a,b/db"), RangeError);
+    assert.throws(() => bunDriver("postgres://x@a,b/db?target_session_attrs=main"), RangeError);
     assert.throws(() => bunDriver("mysql://x@a/db"), TypeError);
   });
 });

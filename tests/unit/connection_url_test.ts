@@ -4,6 +4,7 @@ import { parseConnectionUrl, parseHosts } from "../../src/drivers/_shared/connec
 import { checkPort, sslMode } from "../../src/drivers/_shared/driver_options.ts";
 import { resolveOptions as resolvePostgres } from "../../src/drivers/postgres/_resolve_options.ts";
 import { resolveOptions as resolveBun } from "../../src/drivers/bun/_resolve_options.ts";
+import { resolveOptions as resolvePg } from "../../src/drivers/pg/_resolve_options.ts";
 
 const SECRET = "Hunter2";
 
@@ -179,8 +180,28 @@ describe("the drivers' options from a URL", () => {
     assert.deepEqual(options.port, [5433, 6000, 5434]);
     assert.equal(options.path, undefined);
     assert.equal(options.keep_alive, 5);
-    assert.equal(options.target_session_attrs, "primary");
+    assert.equal(options.target_session_attrs, undefined, "checked by the driver, not postgres.js");
     assert.deepEqual(options.connection, { application_name: "postgres.js" });
+  });
+
+  it("every driver: takes target_session_attrs out of the startup parameters and checks it", () => {
+    const url = `postgres://app:${SECRET}@one:5433,two/db?target_session_attrs=read-write`;
+    const postgres = resolvePostgres(url, undefined);
+    const bun = resolveBun(url, undefined);
+    const pg = resolvePg(url, undefined);
+    for (const resolved of [postgres, bun, pg]) {
+      assert.equal(resolved.targetSessionAttrs, "read-write");
+      assert.deepEqual(resolved.hosts, [{ host: "one", port: 5433 }, { host: "two", port: 5432 }]);
+    }
+    assert.deepEqual(bun.bun.connection, {});
+    assert.equal(pg.client.options, undefined);
+    assert.equal(resolvePg({ username: "app" }, undefined).targetSessionAttrs, "any");
+    const error = refusal(
+      () => resolvePostgres(url.replace("read-write", "writable"), undefined),
+      RangeError,
+    );
+    assert.match(error.message, /target_session_attrs \("writable"\) is not one of/);
+    assert.doesNotMatch(error.message, new RegExp(SECRET));
   });
 
   it("postgres: a host option replaces the URL's, and a Unix socket directory gets its path", () => {
@@ -209,7 +230,7 @@ describe("the drivers' options from a URL", () => {
     );
   });
 
-  it("Bun.SQL: hands each sslmode to Bun by name, and refuses several hosts", () => {
+  it("Bun.SQL: hands each sslmode to Bun by name, and takes several hosts", () => {
     const tls = (mode: string) =>
       resolveBun(`postgres://app@h/db?sslmode=${mode}`, undefined).bun.tls;
     for (const mode of ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]) {
@@ -217,11 +238,9 @@ describe("the drivers' options from a URL", () => {
     }
     assert.equal(resolveBun({ username: "app" }, undefined).bun.tls, "disable");
     assert.equal(resolveBun({ username: "app", ssl: true }, undefined).bun.tls, "verify-full");
-    const error = refusal(
-      () => resolveBun(`postgres://app:${SECRET}@one,two:5433/db`, undefined),
-      RangeError,
-    );
-    assert.match(error.message, /host \(one,two\) lists several hosts/);
+    const several = resolveBun(`postgres://app:${SECRET}@one,two:5433/db`, undefined);
+    assert.deepEqual(several.hosts, [{ host: "one", port: 5432 }, { host: "two", port: 5433 }]);
+    assert.equal(several.bun.hostname, "one");
     const { bun } = resolveBun("postgres://app@[::1]:5433/db?connect_timeout=3", undefined);
     assert.deepEqual([bun.hostname, bun.port, bun.connectionTimeout], ["::1", 5433, 3]);
   });

@@ -111,6 +111,13 @@ export abstract class SerialConnection<Statement extends PromiseLike<unknown>, C
   #failure: unknown;
   /** Whether a transaction is open or failed, as far as the command tags tell. */
   protected transaction = false;
+  /**
+   * Set for a session opened for writes (`target_session_attrs` `read-write`
+   * or `primary`): a 25006 (read-only) error then means the server was
+   * demoted, and the connection ends so the pool's next connect finds the
+   * new primary.
+   */
+  forWrites = false;
   /** Set behind a transaction pooler: the server session is not this connection's own. */
   readonly #sharesSessions: boolean;
   /** How long closing waits for the socket to close, in milliseconds. */
@@ -374,6 +381,9 @@ export abstract class SerialConnection<Statement extends PromiseLike<unknown>, C
   /** Ends a call: settles its caller, unless it gave up, and starts what may follow. */
   protected finish(call: Call<Statement, Cancel>, ok: boolean, value: unknown): void {
     if (call.onAbort !== undefined) call.signal!.removeEventListener("abort", call.onAbort);
+    if (!ok && this.forWrites && (value as { code?: unknown } | null)?.code === "25006") {
+      this.fail(value);
+    }
     // Before settling, so the caller sees `dirty` false once it resumes.
     this.#pending--;
     this.#settle(call, ok, value);

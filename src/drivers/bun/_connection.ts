@@ -4,6 +4,7 @@ import type { ResolvedOptions } from "./_resolve_options.ts";
 import type { BunSqlClient, BunSqlConstructor, BunSqlQuery, BunSqlResult } from "./_sql.ts";
 import { type Call, SerialConnection } from "../_shared/serial_connection.ts";
 import { connectionError } from "../_shared/sqlstate.ts";
+import { SESSION_STATE_QUERY, type SessionState } from "../_shared/target_session.ts";
 import { transactionOpenAfter } from "../_shared/transaction_state.ts";
 
 /**
@@ -60,15 +61,24 @@ export class BunConnection extends SerialConnection<BunSqlQuery, CancelStep> {
     });
   }
 
-  /** Opens a connection, logged in and ready for queries. */
+  /**
+   * Opens a connection, logged in and ready for queries; when `check`, reads
+   * the server's state too (one more round trip).
+   */
   static open(
     SQL: BunSqlConstructor,
     options: ResolvedOptions,
+    check: boolean,
     signal: AbortSignal,
-  ): Promise<BunConnection> {
+  ): Promise<{ connection: BunConnection; state?: SessionState }> {
     const connection = new BunConnection(SQL, options);
-    const connecting = new Promise((resolve) => resolve(connection.#sql.connect())).then(
-      () => connection,
+    const sql = connection.#sql;
+    const connecting = new Promise((resolve) => resolve(sql.connect())).then(
+      async () => {
+        if (!check) return { connection };
+        const [state] = await sql.unsafe(SESSION_STATE_QUERY) as unknown as SessionState[];
+        return { connection, state };
+      },
       (error) => Promise.reject(normalizeError(error)),
     );
     return connection.connected(connecting, signal, () => connection.close());

@@ -1,7 +1,8 @@
 import type { BunDriverOptions } from "./options.ts";
 import { checkPort, mergeOptions, type Pooler, resolveLogin } from "../_shared/driver_options.ts";
-import { parseConnectionUrl } from "../_shared/connection_url.ts";
+import { parseConnectionUrl, parseHosts, type UrlHost } from "../_shared/connection_url.ts";
 import { resolveTls, type Tls, verifying } from "../_shared/tls.ts";
+import { type TargetSessionAttrs, targetSessionAttrs } from "../_shared/target_session.ts";
 
 /** What one `Bun.SQL` instance is created with, once resolved, minus `onclose`. */
 export interface ResolvedOptions {
@@ -11,6 +12,10 @@ export interface ResolvedOptions {
   connectTimeout: number;
   /** The pooler between the driver and the server, if one was named. */
   pooler: Pooler | undefined;
+  /** What server a connection must reach. */
+  targetSessionAttrs: TargetSessionAttrs;
+  /** Each host with its port, in the order to try them. */
+  hosts: { host: string; port: number }[];
 }
 
 const DRIVER = "Bun.SQL";
@@ -60,7 +65,16 @@ export function resolveOptions(
     }
   }
   const { login, pooler, rest } = resolveLogin(given, DRIVER);
-  const { hostname, ssl, sslrootcert, connect_timeout, ...others } = rest;
+  const {
+    hostname,
+    hosts: urlHosts,
+    ssl,
+    sslrootcert,
+    connect_timeout,
+    target_session_attrs,
+    ...others
+  } = rest;
+  const attrs = targetSessionAttrs(target_session_attrs, DRIVER);
   const port = checkPort(given.port, DRIVER);
   const connectTimeout = connect_timeout ?? 30;
   if (typeof connectTimeout !== "number" || !(connectTimeout > 0) || connectTimeout === Infinity) {
@@ -70,11 +84,23 @@ export function resolveOptions(
       }) is not a positive number of seconds`,
     );
   }
-  const host = String(given.host ?? hostname ?? "localhost");
-  if (host.includes(",")) severalHosts(host);
+  // Bun.SQL takes one host: the driver walks a list itself.
+  const givenHost = given.host ?? hostname;
+  const hosts =
+    (givenHost === undefined
+      ? urlHosts as UrlHost[] | undefined ?? [{ host: "localhost", port: undefined }]
+      : String(givenHost).includes(",")
+      ? parseHosts(String(givenHost), DRIVER)
+      : [{ host: String(givenHost), port: undefined }]).map((each) => ({
+        host: each.host,
+        port: each.port ?? port,
+      }));
+  const host = hosts[0].host;
   return {
     connectTimeout,
     pooler,
+    targetSessionAttrs: attrs,
+    hosts,
     bun: {
       ...others,
       ...login,
@@ -104,15 +130,18 @@ function bunTls(tls: Tls): unknown {
   return checks && tls.ca !== undefined ? verifying(tls) : tls.mode;
 }
 
-/** A URL's options; Bun.SQL takes one host only. */
+/** A URL's options, with `target_session_attrs` taken out of `connection`. */
 function fromUrl(text: string): Record<string, unknown> {
-  const { hosts, ...options } = parseConnectionUrl(text, DRIVER);
-  if (hosts !== undefined) severalHosts(hosts.map((each) => each.host).join(","));
-  return options;
+  const { connection, ...options } = parseConnectionUrl(text, DRIVER);
+  const { target_session_attrs, ...rest } = connection;
+  return { ...options, connection: rest, target_session_attrs };
 }
 
-function severalHosts(host: string): never {
-  throw new RangeError(
-    `Cannot create the ${DRIVER} driver: host (${host}) lists several hosts, which Bun.SQL does not support`,
-  );
+/** The options of a `Bun.SQL` instance for one of the hosts only. */
+export function forHost(
+  options: ResolvedOptions,
+  { host, port }: { host: string; port: number },
+): ResolvedOptions {
+  const path = host.startsWith("/") ? `${host}/.s.PGSQL.${port}` : undefined;
+  return { ...options, bun: { ...options.bun, hostname: host, port, path } };
 }

@@ -27,7 +27,8 @@
 import type { Driver, DriverConnection, ServerErrorKind } from "../../driver.ts";
 import { BunConnection } from "./_connection.ts";
 import { redactError, secretsIn, secretsOf } from "../_shared/redact.ts";
-import { type ResolvedOptions, resolveOptions } from "./_resolve_options.ts";
+import { forHost, type ResolvedOptions, resolveOptions } from "./_resolve_options.ts";
+import { connectToTarget, wantsWrites } from "../_shared/target_session.ts";
 import type { BunDriverOptions } from "./options.ts";
 import { bunSqlConstructor } from "./_sql.ts";
 import { pipelinable } from "../_shared/pipelinable.ts";
@@ -143,15 +144,30 @@ class BunDriver implements Driver {
     this.#secrets = secretsOf(options.bun.password);
   }
 
-  connect(signal: AbortSignal): Promise<DriverConnection> {
-    const redacted = (error: unknown) => Promise.reject(redactError(error, this.#secrets));
+  async connect(signal: AbortSignal): Promise<DriverConnection> {
+    signal.throwIfAborted();
     try {
-      signal.throwIfAborted();
-      return BunConnection.open(this.#SQL, this.#options, signal).catch(redacted);
+      return await this.#connect(signal);
     } catch (error) {
-      // Bun.SQL's constructor throws for options it refuses.
-      return redacted(error);
+      // Bun.SQL's constructor throws for options it refuses, with them in the message.
+      throw redactError(error, this.#secrets);
     }
+  }
+
+  async #connect(signal: AbortSignal): Promise<DriverConnection> {
+    const { hosts, targetSessionAttrs: attrs } = this.#options;
+    if (hosts.length === 1 && attrs === "any") {
+      return (await BunConnection.open(this.#SQL, this.#options, false, signal)).connection;
+    }
+    const connection = await connectToTarget(
+      hosts,
+      attrs,
+      (host, check, signal) =>
+        BunConnection.open(this.#SQL, forHost(this.#options, host), check, signal),
+      signal,
+    );
+    connection.forWrites = wantsWrites(attrs);
+    return connection;
   }
 
   canRetryConnect(error: unknown): boolean {

@@ -33,7 +33,10 @@
  * ```
  */
 export interface BunDriverOptions {
-  /** Host name or IP address (one host); a directory for a Unix socket. Default `"localhost"`. */
+  /**
+   * Host name or IP address, or several separated by commas (each may have
+   * its own `:port`); a directory for a Unix socket. Default `"localhost"`.
+   */
   host?: string;
   /** TCP port. Default `5432`. */
   port?: number;
@@ -123,4 +126,20 @@ export interface BunDriverOptions {
    * none), `search_path` or `statement_timeout`.
    */
   connection?: Record<string, string | number | boolean>;
+  /**
+   * With several hosts (`"a:5432,b:5432"`, or in the URL), which kind of
+   * server to use, as libpq's `target_session_attrs`: the driver tries the
+   * hosts in order and checks each server in one round trip after logging
+   * in (`read-write`: `transaction_read_only` off; `primary`: not in
+   * recovery). A session opened for `read-write` or `primary` ends on a
+   * 25006 (read-only) error, so the pool's next connect finds the new
+   * primary after a failover. Default `"any"`.
+   */
+  target_session_attrs?:
+    | "any"
+    | "read-write"
+    | "read-only"
+    | "primary"
+    | "standby"
+    | "prefer-standby";
 }

@@ -1,7 +1,8 @@
 import type { PgDriverOptions } from "./options.ts";
 import { checkPort, mergeOptions, type Pooler, resolveLogin } from "../_shared/driver_options.ts";
-import { parseConnectionUrl } from "../_shared/connection_url.ts";
+import { parseConnectionUrl, parseHosts, type UrlHost } from "../_shared/connection_url.ts";
 import { resolveTls, type Tls, verifying } from "../_shared/tls.ts";
+import { type TargetSessionAttrs, targetSessionAttrs } from "../_shared/target_session.ts";
 
 /** Where a connection's socket goes: also where its cancel requests go. */
 export interface Endpoint {
@@ -23,6 +24,10 @@ export interface ResolvedOptions {
   connectTimeout: number;
   pooler: Pooler | undefined;
   onnotice: ((notice: Record<string, unknown>) => void) | undefined;
+  /** What server a connection must reach. */
+  targetSessionAttrs: TargetSessionAttrs;
+  /** Each host, in the order to try them; `endpoint` is the first. */
+  hosts: Endpoint[];
 }
 
 const DRIVER = "pg";
@@ -67,6 +72,8 @@ export function resolveOptions(
   const { login, pooler, rest } = resolveLogin(given, DRIVER);
   const {
     hostname,
+    hosts: urlHosts,
+    target_session_attrs,
     ssl,
     sslrootcert,
     connect_timeout,
@@ -78,8 +85,19 @@ export function resolveOptions(
   const port = checkPort(given.port, DRIVER);
   const connectTimeout = positiveSeconds(connect_timeout ?? 30, "connect_timeout");
   const keepAlive = keep_alive === null ? null : positiveSeconds(keep_alive ?? 60, "keep_alive");
-  const host = String(given.host ?? hostname ?? "localhost");
-  if (host.includes(",")) severalHosts(host);
+  const attrs = targetSessionAttrs(target_session_attrs, DRIVER);
+  // pg.Client takes one host: the driver walks a list itself.
+  const givenHost = given.host ?? hostname;
+  const hosts =
+    (givenHost === undefined
+      ? urlHosts as UrlHost[] | undefined ?? [{ host: "localhost", port: undefined }]
+      : String(givenHost).includes(",")
+      ? parseHosts(String(givenHost), DRIVER)
+      : [{ host: String(givenHost), port: undefined }]).map((each) => ({
+        host: each.host,
+        port: each.port ?? port,
+      }));
+  const host = hosts[0].host;
   const { application_name, options, ...settings } = connection as Record<string, unknown>;
   const tls = resolveTls(ssl, sslrootcert, DRIVER);
   return {
@@ -103,17 +121,27 @@ export function resolveOptions(
     connectTimeout,
     pooler,
     onnotice: onnotice as ResolvedOptions["onnotice"],
+    targetSessionAttrs: attrs,
+    hosts,
   };
+}
+
+/** The options of a `pg.Client` for one of the hosts only. */
+export function forHost(options: ResolvedOptions, endpoint: Endpoint): ResolvedOptions {
+  return { ...options, client: { ...options.client, ...endpoint }, endpoint };
 }
 
 /** A URL's options, with the parameters this driver takes as options taken out of `connection`. */
 function fromUrl(text: string): Record<string, unknown> {
-  const { hosts, connection, ...url } = parseConnectionUrl(text, DRIVER);
-  if (hosts !== undefined) severalHosts(hosts.map((each) => each.host).join(","));
+  const { connection, ...url } = parseConnectionUrl(text, DRIVER);
   const options: Record<string, unknown> = { ...url, connection };
   if ("keep_alive" in connection) {
     options.keep_alive = Number(connection.keep_alive);
     delete connection.keep_alive;
+  }
+  if ("target_session_attrs" in connection) {
+    options.target_session_attrs = connection.target_session_attrs;
+    delete connection.target_session_attrs;
   }
   return options;
 }
@@ -155,10 +183,4 @@ function positiveSeconds(value: unknown, name: string): number {
     );
   }
   return value;
-}
-
-function severalHosts(host: string): never {
-  throw new RangeError(
-    `Cannot create the pg driver: host (${host}) lists several hosts, which node-postgres does not support`,
-  );
 }

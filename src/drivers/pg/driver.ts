@@ -34,7 +34,13 @@ import { neverSent } from "../_shared/serial_connection.ts";
 import { PgConnection } from "./_connection.ts";
 import { refusedTls } from "./_errors.ts";
 import { redactError, secretsIn, secretsOf } from "../_shared/redact.ts";
-import { type ResolvedOptions, resolveOptions } from "./_resolve_options.ts";
+import { forHost, type ResolvedOptions, resolveOptions } from "./_resolve_options.ts";
+import {
+  connectToTarget,
+  SESSION_STATE_QUERY,
+  type SessionState,
+  wantsWrites,
+} from "../_shared/target_session.ts";
 import type { PgDriverOptions } from "./options.ts";
 
 /**
@@ -149,14 +155,31 @@ class PgDriver implements Driver {
   async connect(signal: AbortSignal): Promise<DriverConnection> {
     signal.throwIfAborted();
     try {
-      return await this.#open(signal);
+      return await this.#connect(signal);
     } catch (error) {
       throw redactError(error, this.#secrets);
     }
   }
 
-  async #open(signal: AbortSignal): Promise<DriverConnection> {
-    const options = this.#options;
+  async #connect(signal: AbortSignal): Promise<DriverConnection> {
+    const { hosts, targetSessionAttrs: attrs } = this.#options;
+    if (hosts.length === 1 && attrs === "any") return this.#open(this.#options, signal);
+    const connection = await connectToTarget(hosts, attrs, async (host, check, signal) => {
+      const connection = await this.#open(forHost(this.#options, host), signal);
+      if (!check) return { connection };
+      try {
+        const { rows } = await connection.query(SESSION_STATE_QUERY, [], signal);
+        return { connection, state: rows[0] as unknown as SessionState };
+      } catch (error) {
+        await connection.close();
+        throw error;
+      }
+    }, signal);
+    connection.forWrites = wantsWrites(attrs);
+    return connection;
+  }
+
+  async #open(options: ResolvedOptions, signal: AbortSignal): Promise<PgConnection> {
     try {
       return await PgConnection.open(options, options.ssl, signal);
     } catch (error) {

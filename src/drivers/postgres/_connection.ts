@@ -1,6 +1,7 @@
 import postgres from "postgres";
 import type { QueryResult } from "../../driver.ts";
 import { type Call, NO_PARAMS, SerialConnection } from "../_shared/serial_connection.ts";
+import { SESSION_STATE_QUERY, type SessionState } from "../_shared/target_session.ts";
 import { transactionOpenAfter } from "../_shared/transaction_state.ts";
 import { type ArrayType, arrayTypesFrom, FETCH_ARRAY_TYPES, installArrayTypes } from "./_arrays.ts";
 import { cancelStatement } from "./_cancel.ts";
@@ -66,24 +67,32 @@ export class PostgresConnection extends SerialConnection<Statement, Promise<void
   }
 
   /**
-   * Opens a connection and makes its first round trip: the array type fetch
-   * when `arrayTypes` is not known yet, else an empty query.
+   * Opens a connection and makes its first round trip: the session state
+   * check when `check` (then the array type fetch too, when `arrayTypes` is
+   * not known yet), else the array type fetch, else an empty query.
    */
   static open(
     options: Options,
     sharesSessions: boolean,
     arrayTypes: readonly ArrayType[] | undefined,
+    check: boolean,
     signal: AbortSignal,
-  ): Promise<{ connection: PostgresConnection; arrayTypes: readonly ArrayType[] }> {
+  ): Promise<
+    { connection: PostgresConnection; arrayTypes: readonly ArrayType[]; state?: SessionState }
+  > {
     const connection = new PostgresConnection(options, sharesSessions);
     const sql = connection.#sql;
     if (arrayTypes) installArrayTypes(sql.options, arrayTypes);
     // postgres.js connects lazily: the first statement opens the socket.
-    const first: Statement = sql.unsafe(arrayTypes ? "" : FETCH_ARRAY_TYPES);
-    const ready = first.then((rows) => {
-      const types = arrayTypes ?? arrayTypesFrom(rows);
+    const first: Statement = sql.unsafe(
+      check ? SESSION_STATE_QUERY : arrayTypes ? "" : FETCH_ARRAY_TYPES,
+    );
+    const ready = first.then(async (rows) => {
+      const state = check ? rows[0] as unknown as SessionState : undefined;
+      const types = arrayTypes ??
+        arrayTypesFrom(check ? await sql.unsafe(FETCH_ARRAY_TYPES) : rows);
       if (!arrayTypes) installArrayTypes(sql.options, types);
-      return { connection, arrayTypes: types };
+      return { connection, arrayTypes: types, state };
     });
     return connection.connected(ready, signal, () => {
       // Ending mid-handshake can strand a socket postgres.js is still

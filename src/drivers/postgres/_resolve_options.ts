@@ -3,6 +3,7 @@ import type { PostgresDriverOptions } from "./options.ts";
 import { checkPort, mergeOptions, type Pooler, resolveLogin } from "../_shared/driver_options.ts";
 import { parseConnectionUrl, parseHosts, type UrlHost } from "../_shared/connection_url.ts";
 import { resolveTls, type Tls, verifying } from "../_shared/tls.ts";
+import { type TargetSessionAttrs, targetSessionAttrs } from "../_shared/target_session.ts";
 
 /** Options as handed to postgres.js, once resolved. */
 export type Options = postgres.Options<Record<string, postgres.PostgresType>>;
@@ -13,6 +14,10 @@ export interface ResolvedOptions {
   options: Options;
   /** The pooler between the driver and the server, if one was named. */
   pooler: Pooler | undefined;
+  /** What server a connection must reach; the driver checks it, not postgres.js. */
+  targetSessionAttrs: TargetSessionAttrs;
+  /** Each host with its port, in the order to try them. */
+  hosts: { host: string; port: number }[];
 }
 
 const OWNED_OPTIONS = [
@@ -43,7 +48,8 @@ export function resolveOptions(
     : { ...urlOrOptions };
   const given = mergeOptions(base, { ...driverOptions }, OWNED_OPTIONS, DRIVER);
   const { login, pooler, rest } = resolveLogin(given, DRIVER);
-  const { hostname, hosts: urlHosts, sslrootcert, ...others } = rest;
+  const { hostname, hosts: urlHosts, sslrootcert, target_session_attrs, ...others } = rest;
+  const attrs = targetSessionAttrs(target_session_attrs, DRIVER);
   const port = checkPort(given.port, DRIVER);
   const host = given.host ?? hostname;
   // A host option replaces the URL's hosts; a list in it is split as postgres.js would.
@@ -80,7 +86,18 @@ export function resolveOptions(
     fetch_types: false,
     backoff: 0,
   } as Record<string, unknown> as Options;
-  return { options, pooler };
+  return {
+    options,
+    pooler,
+    targetSessionAttrs: attrs,
+    hosts: hosts.map((each) => ({ host: each.host, port: each.port ?? port })),
+  };
+}
+
+/** The options of a postgres.js instance for one of the hosts only. */
+export function forHost(options: Options, { host, port }: { host: string; port: number }): Options {
+  const path = host.startsWith("/") ? `${host}/.s.PGSQL.${port}` : undefined;
+  return { ...options, host: [host], port: [port], path } as Record<string, unknown> as Options;
 }
 
 /** A URL's options, with the parameters postgres.js takes as options taken out of `connection`. */

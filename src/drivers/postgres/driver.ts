@@ -33,9 +33,10 @@ import {
 import { neverSent } from "../_shared/serial_connection.ts";
 import type { ArrayType } from "./_arrays.ts";
 import { PostgresConnection } from "./_connection.ts";
-import { type Options, resolveOptions } from "./_resolve_options.ts";
+import { forHost, type Options, type ResolvedOptions, resolveOptions } from "./_resolve_options.ts";
 import { refusesTls } from "./_tls_refused.ts";
 import { redactError, secretsIn, secretsOf } from "../_shared/redact.ts";
+import { connectToTarget, wantsWrites } from "../_shared/target_session.ts";
 import type { PostgresDriverOptions } from "./options.ts";
 
 /**
@@ -136,10 +137,11 @@ export function postgresDriver(
   } catch (error) {
     throw redactError(error, secretsIn(urlOrOptions, driverOptions));
   }
-  return new PostgresDriver(resolved.options, resolved.pooler !== undefined);
+  return new PostgresDriver(resolved);
 }
 
 class PostgresDriver implements Driver {
+  readonly #resolved: ResolvedOptions;
   readonly #options: Options;
   /** Filled by the first successful connect; shared by later ones. */
   #arrayTypes: readonly ArrayType[] | undefined;
@@ -147,22 +149,26 @@ class PostgresDriver implements Driver {
   /** The password's forms, kept out of connect errors. */
   readonly #secrets: readonly string[];
 
-  constructor(options: Options, sharesSessions: boolean) {
-    this.#options = options;
-    this.sharesSessions = sharesSessions;
-    this.#secrets = secretsOf(options.password);
+  constructor(resolved: ResolvedOptions) {
+    this.#resolved = resolved;
+    this.#options = resolved.options;
+    this.sharesSessions = resolved.pooler !== undefined;
+    this.#secrets = secretsOf(resolved.options.password);
   }
 
   async connect(signal: AbortSignal): Promise<DriverConnection> {
     signal.throwIfAborted();
     try {
-      const { connection, arrayTypes } = await PostgresConnection.open(
-        this.#options,
-        this.sharesSessions,
-        this.#arrayTypes,
+      const attrs = this.#resolved.targetSessionAttrs;
+      // postgres.js walks its hosts itself, on a failed connect only.
+      if (attrs === "any") return (await this.#open(this.#options, false, signal)).connection;
+      const connection = await connectToTarget(
+        this.#resolved.hosts,
+        attrs,
+        (host, check, signal) => this.#open(forHost(this.#options, host), check, signal),
         signal,
       );
-      this.#arrayTypes ??= arrayTypes;
+      connection.forWrites = wantsWrites(attrs);
       return connection;
     } catch (error) {
       const refused = await this.#tlsRefused(error, signal);
@@ -183,6 +189,18 @@ class PostgresDriver implements Driver {
     if (!Array.isArray(host) || host.length !== 1 || !Array.isArray(port)) return false;
     const timeout = Number(this.#options.connect_timeout) * 1000;
     return await refusesTls(host[0], Number(port[0]), timeout, signal);
+  }
+
+  async #open(options: Options, check: boolean, signal: AbortSignal) {
+    const opened = await PostgresConnection.open(
+      options,
+      this.sharesSessions,
+      this.#arrayTypes,
+      check,
+      signal,
+    );
+    this.#arrayTypes ??= opened.arrayTypes;
+    return opened;
   }
 
   canRetryConnect(error: unknown): boolean {

@@ -11,8 +11,8 @@
  *
  * Every connection option is passed to postgres.js explicitly, so it never
  * fills one from a `PG*` environment variable. The exception is
- * `target_session_attrs`, which postgres.js reads from
- * `PGTARGETSESSIONATTRS` when it is not given.
+ * `target_session_attrs`: when it is not given, postgres.js reads
+ * `PGTARGETSESSIONATTRS` and checks it itself, with its own weaker check.
  *
  * The pool owns each connection's lifetime, so the postgres.js options
  * `max`, `idle_timeout`, `max_lifetime`, `fetch_types`, `onclose`, `backoff`
@@ -114,8 +114,22 @@ export interface PostgresDriverOptions {
    * `"postgres.js"`), `search_path` or `statement_timeout`.
    */
   connection?: Record<string, string | number | boolean>;
-  /** With several hosts, which kind of server to use. Default: any. */
-  target_session_attrs?: "read-write" | "read-only" | "primary" | "standby" | "prefer-standby";
+  /**
+   * With several hosts (`"a:5432,b:5432"`, or in the URL), which kind of
+   * server to use, as libpq's `target_session_attrs`: the driver tries the
+   * hosts in order and checks each server in one round trip after logging
+   * in (`read-write`: `transaction_read_only` off; `primary`: not in
+   * recovery). A session opened for `read-write` or `primary` ends on a
+   * 25006 (read-only) error, so the pool's next connect finds the new
+   * primary after a failover. Default `"any"`.
+   */
+  target_session_attrs?:
+    | "any"
+    | "read-write"
+    | "read-only"
+    | "primary"
+    | "standby"
+    | "prefer-standby";
   /**
    * Called with each notice or warning the server sends, as its fields
    * (`severity`, `code`, `message`, ...). Default: ignored (postgres.js would
