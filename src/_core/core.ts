@@ -79,6 +79,7 @@ export class PoolCore {
       noteError: options.driver.classifyError === undefined
         ? undefined
         : (entry, error) => this.noteError(entry.generation, error),
+      leakWatch: options.leakDetectionThreshold > 0,
     };
     if (options.maxPipeline > 0) this.pipelines = new Pipelines(options.maxPipeline);
     const threshold = options.leakDetectionThreshold;

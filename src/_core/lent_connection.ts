@@ -15,6 +15,8 @@ export interface Lender {
   readonly clock: Clock;
   /** Set when the driver classifies errors: told of each failed statement. */
   readonly noteError: ((entry: PoolEntry, error: unknown) => void) | undefined;
+  /** Whether handles are watched for leaks, so one must stay reachable while it runs a statement. */
+  readonly leakWatch: boolean;
 }
 
 /**
@@ -74,12 +76,28 @@ export class LentConnection implements PoolConnection {
       () => new QueryTimeoutError(timeout),
       (bounded) => connection.query(text, params, bounded),
     );
+    if (this.#lender.leakWatch) this.#holdWhile(entry, result);
     const noteError = this.#lender.noteError;
     if (noteError === undefined) return result as Promise<QueryResult<Row>>;
     return result.catch((error) => {
       noteError(entry, error);
       throw error;
     }) as Promise<QueryResult<Row>>;
+  }
+
+  /**
+   * Keeps this handle reachable from the pool until `statement` settles:
+   * `(await pool.getConnection()).execute(...)` drops the handle at once,
+   * and the reclaimer would otherwise reset the session under the running
+   * statement.
+   */
+  #holdWhile(entry: PoolEntry, statement: Promise<unknown>): void {
+    entry.runningFor = this;
+    entry.running++;
+    const settled = () => {
+      if (--entry.running === 0) entry.runningFor = undefined;
+    };
+    statement.then(settled, settled);
   }
 
   sql<Row = Record<string, unknown>>(
