@@ -21,6 +21,7 @@ import { EntryLedger } from "./ledger.ts";
 import { type Lender, LentConnection } from "./lent_connection.ts";
 import type { ResolvedPoolOptions } from "./options.ts";
 import { Pipelines } from "./pipelines.ts";
+import { ServerCheck } from "./server_check.ts";
 import { Validator } from "./validation.ts";
 import { Waiter } from "./wait_queue.ts";
 import { WaitingLine } from "./waiting_line.ts";
@@ -55,6 +56,8 @@ export class PoolCore {
   readonly pipelines: Pipelines | undefined;
   /** Pings idle connections before hand-out; times the pool's round trips. */
   readonly validator: Validator = new Validator(this);
+  /** Tells a terminated backend from a server going away. */
+  readonly #serverCheck: ServerCheck = new ServerCheck(this);
   /** Bumped by reset(): connections of an older generation are retired, not reused. */
   generation = 0;
   closing = false;
@@ -194,15 +197,23 @@ export class PoolCore {
    * Resets the pool when an error from a connection of the current
    * generation says the server is gone, or read-only with `resetOnReadOnly`.
    * Errors from older connections are ignored: they are already retired, and
-   * a late one must not retire the fresh connections of a new server.
+   * a late one must not retire the fresh connections of a new server. A
+   * "server gone" that ended an `established` connection may be that backend's
+   * alone: the server is checked first (see `ServerCheck`).
    */
-  noteError(generation: number, error: unknown): void {
+  noteError(generation: number, error: unknown, established = true): void {
     if (generation !== this.generation || this.closing) return;
     const kind = this.options.driver.classifyError?.(error);
-    if (kind === "serverGone" || (kind === "readOnly" && this.options.resetOnReadOnly)) {
-      this.background.report(error, "failover");
-      this.reset();
+    if (kind === "serverGone" && established) this.#serverCheck.check(error);
+    else if (kind === "serverGone" || (kind === "readOnly" && this.options.resetOnReadOnly)) {
+      this.failover(error);
     }
+  }
+
+  /** Reports `error` as `"failover"` and retires every connection, as `reset()` does. */
+  failover(error: unknown): void {
+    this.background.report(error, "failover");
+    this.reset();
   }
 
   /**
@@ -359,7 +370,7 @@ export class PoolCore {
 
   #connectFailed(error: unknown, generation: number): void {
     if (this.closing) return;
-    this.noteError(generation, error);
+    this.noteError(generation, error, false);
     this.counters.connectErrors++;
     if (!(this.options.driver.canRetryConnect?.(error) ?? true)) {
       // A bad password or a missing database fails every waiter now, not at

@@ -128,6 +128,8 @@ export function postgresDriver(
 
 class PostgresDriver implements Driver {
   readonly #options: Options;
+  /** Errors of failed connects: a socket closed during one says nothing of a session's end. */
+  readonly #connectErrors = new WeakSet<object>();
   /** Filled by the first successful connect; shared by later ones. */
   #arrayTypes: readonly ArrayType[] | undefined;
   readonly sharesSessions: boolean;
@@ -139,14 +141,19 @@ class PostgresDriver implements Driver {
 
   async connect(signal: AbortSignal): Promise<DriverConnection> {
     signal.throwIfAborted();
-    const { connection, arrayTypes } = await PostgresConnection.open(
-      this.#options,
-      this.sharesSessions,
-      this.#arrayTypes,
-      signal,
-    );
-    this.#arrayTypes ??= arrayTypes;
-    return connection;
+    try {
+      const { connection, arrayTypes } = await PostgresConnection.open(
+        this.#options,
+        this.sharesSessions,
+        this.#arrayTypes,
+        signal,
+      );
+      this.#arrayTypes ??= arrayTypes;
+      return connection;
+    } catch (error) {
+      if (typeof error === "object" && error !== null) this.#connectErrors.add(error);
+      throw error;
+    }
   }
 
   canRetryConnect(error: unknown): boolean {
@@ -159,6 +166,12 @@ class PostgresDriver implements Driver {
   }
 
   classifyError(error: unknown): "serverGone" | "readOnly" | undefined {
-    return classifyError(error);
+    // postgres.js drops the FATAL the server sends before it closes a
+    // session (57P01 for a terminated backend or a shutdown alike) and
+    // reports a closed connection: the pool checks the server before it
+    // retires the other connections.
+    const closed = (error as { code?: unknown } | null)?.code === "CONNECTION_CLOSED" &&
+      !this.#connectErrors.has(error as object);
+    return closed ? "serverGone" : classifyError(error);
   }
 }
