@@ -60,10 +60,19 @@ export class Connector {
     this.connecting++;
     const startedAt = this.#clock.now();
     const timeout = this.#options.connectTimeout;
+    /** Set once the driver's own promise has settled, whatever the deadline did. */
+    let driverDone = false;
+    let own: Promise<unknown> | undefined;
     const attempt = this.#background.bounded(
       timeout,
       () => new ConnectTimeoutError(timeout),
-      (signal) => this.#options.driver.connect(signal),
+      (signal) => {
+        const connecting = this.#options.driver.connect(signal);
+        own = connecting;
+        const done = () => void (driverDone = true);
+        connecting.then(done, done);
+        return connecting;
+      },
       (late) => this.#background.close(late),
     );
     this.#background.track(attempt.then(
@@ -75,7 +84,17 @@ export class Connector {
         this.#outcomes.connected(connection, generation, startedAt);
       },
       (error) => {
-        this.connecting--;
+        if (driverDone || own === undefined) this.connecting--;
+        else {
+          // Given up at the deadline or on close(), but the driver still
+          // holds its socket: it keeps its slot until the driver lets go, so
+          // sockets never outnumber maxOpenConns.
+          const release = () => {
+            this.connecting--;
+            this.#outcomes.retry();
+          };
+          own.then(release, release);
+        }
         this.lastError = error;
         this.lastErrorAt = this.#clock.now();
         this.#outcomes.failed(error, generation);

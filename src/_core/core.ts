@@ -21,6 +21,8 @@ import { EntryLedger } from "./ledger.ts";
 import { type Lender, LentConnection } from "./lent_connection.ts";
 import type { ResolvedPoolOptions } from "./options.ts";
 import { Pipelines } from "./pipelines.ts";
+import { ServerCheck } from "./server_check.ts";
+import { Validator } from "./validation.ts";
 import { Waiter } from "./wait_queue.ts";
 import { WaitingLine } from "./waiting_line.ts";
 
@@ -52,6 +54,10 @@ export class PoolCore {
   readonly leaks: LeakDetector | undefined;
   /** Set only when `maxPipeline` is on; used only for statements the driver deems pipelinable. */
   readonly pipelines: Pipelines | undefined;
+  /** Pings idle connections before hand-out; times the pool's round trips. */
+  readonly validator: Validator = new Validator(this);
+  /** Tells a terminated backend from a server going away. */
+  readonly #serverCheck: ServerCheck = new ServerCheck(this);
   /** Bumped by reset(): connections of an older generation are retired, not reused. */
   generation = 0;
   closing = false;
@@ -80,6 +86,7 @@ export class PoolCore {
         ? undefined
         : (entry, error) => this.noteError(entry.generation, error),
       watchSession: options.resetSession === "auto",
+      leakWatch: options.leakDetectionThreshold > 0,
     };
     if (options.maxPipeline > 0) this.pipelines = new Pipelines(options.maxPipeline);
     const threshold = options.leakDetectionThreshold;
@@ -192,15 +199,23 @@ export class PoolCore {
    * Resets the pool when an error from a connection of the current
    * generation says the server is gone, or read-only with `resetOnReadOnly`.
    * Errors from older connections are ignored: they are already retired, and
-   * a late one must not retire the fresh connections of a new server.
+   * a late one must not retire the fresh connections of a new server. A
+   * "server gone" that ended an `established` connection may be that backend's
+   * alone: the server is checked first (see `ServerCheck`).
    */
-  noteError(generation: number, error: unknown): void {
+  noteError(generation: number, error: unknown, established = true): void {
     if (generation !== this.generation || this.closing) return;
     const kind = this.options.driver.classifyError?.(error);
-    if (kind === "serverGone" || (kind === "readOnly" && this.options.resetOnReadOnly)) {
-      this.background.report(error, "failover");
-      this.reset();
+    if (kind === "serverGone" && established) this.#serverCheck.check(error);
+    else if (kind === "serverGone" || (kind === "readOnly" && this.options.resetOnReadOnly)) {
+      this.failover(error);
     }
+  }
+
+  /** Reports `error` as `"failover"` and retires every connection, as `reset()` does. */
+  failover(error: unknown): void {
+    this.background.report(error, "failover");
+    this.reset();
   }
 
   /**
@@ -253,7 +268,8 @@ export class PoolCore {
 
   /** Connections on their way to waiters: being opened, or validated before hand-out. */
   coming(): number {
-    return this.connector.connecting + this.ledger.validating;
+    // A doubted ping may never answer: a free slot opens a connection in parallel.
+    return this.connector.connecting + this.ledger.validating - this.validator.doubted;
   }
 
   /** Whether a caller must be refused rather than queued: see `maxWaiting`. */
@@ -286,14 +302,13 @@ export class PoolCore {
   /** The most recently used idle connection that is fit to lend, leaving it in the idle set. */
   takeIdle(now: number): PoolEntry | undefined {
     const idle = this.ledger.idle;
-    const validateAfter = this.options.validateAfterIdle;
     while (idle.length > 0) {
       const entry = idle[idle.length - 1];
       const limit = this.expiry(entry, now);
       if (limit !== undefined) this.retire(entry, limit);
-      else if (validateAfter > 0 && now - entry.provenAt > validateAfter) {
+      else if (this.validator.due(entry, now)) {
         // Proven again before anyone gets it; meanwhile look for a fresher one.
-        this.#validate(entry);
+        this.validator.validate(entry);
       } else return entry;
     }
     return undefined;
@@ -327,30 +342,6 @@ export class PoolCore {
     );
   }
 
-  /**
-   * Pings a connection idle past `validateAfterIdle` before it is handed out:
-   * it then goes to the oldest waiter, or back to the idle set. One that fails
-   * is closed, and a new connection is opened for the waiter it would have
-   * served, which so never sees the error.
-   */
-  #validate(entry: PoolEntry): void {
-    checkOut(
-      this,
-      entry,
-      "validating",
-      "Validation failed",
-      (signal) => entry.driverConnection.ping(signal),
-      (end) => this.recycle(entry, end),
-      (error) => {
-        if (!this.closing) {
-          this.counters.validationsFailed++;
-          this.background.report(error, "validation");
-        }
-        this.retire(entry);
-      },
-    );
-  }
-
   /** Opens connections for waiters that no connect in flight will serve, unless backing off. */
   openForWaiters(): void {
     const { maxOpenConns, maxConnecting } = this.options;
@@ -366,6 +357,8 @@ export class PoolCore {
     if (this.closing) return this.background.close(connection);
     const now = this.clock.now();
     if (this.observers.length !== 0) this.#notify("connected", now - startedAt);
+    // Several round trips: an estimate on the high side until pings are timed.
+    this.validator.roundTrips.sample(now - startedAt);
     const { connMaxLifetime, connMaxLifetimeJitter } = this.options;
     let expiresAt = Infinity;
     if (connMaxLifetime > 0) {
@@ -383,7 +376,7 @@ export class PoolCore {
 
   #connectFailed(error: unknown, generation: number): void {
     if (this.closing) return;
-    this.noteError(generation, error);
+    this.noteError(generation, error, false);
     this.counters.connectErrors++;
     if (!(this.options.driver.canRetryConnect?.(error) ?? true)) {
       // A bad password or a missing database fails every waiter now, not at

@@ -28,6 +28,14 @@ export class PoolEntry {
   leakTimer: TimerHandle | undefined = undefined;
   /** Loans so far, counted only while leak detection is on. */
   loans = 0;
+  /**
+   * While leak detection is on and a statement of the current loan runs: its
+   * handle, kept reachable so the leak reclaimer cannot take the connection
+   * from a caller that holds only the statement's promise.
+   */
+  runningFor: object | undefined = undefined;
+  /** Statements of the current loan still running, counted only while leak detection is on. */
+  running = 0;
   /** Set while lent to single statements that share it (pipelining); see `Pipelines`. */
   shared = false;
   /** Statements in flight on it while shared. */

@@ -19,6 +19,8 @@ export interface Lender {
   readonly noteError: ((entry: PoolEntry, error: unknown) => void) | undefined;
   /** Set with `resetSession: "auto"`: note statements that change the session. */
   readonly watchSession: boolean;
+  /** Whether handles are watched for leaks, so one must stay reachable while it runs a statement. */
+  readonly leakWatch: boolean;
 }
 
 /**
@@ -81,6 +83,7 @@ export class LentConnection implements PoolConnection {
       () => new QueryTimeoutError(timeout),
       (bounded) => connection.query(text, params, bounded),
     );
+    if (this.#lender.leakWatch) this.#holdWhile(entry, result);
     const noteError = this.#lender.noteError;
     return result.then(
       (value) => {
@@ -93,6 +96,21 @@ export class LentConnection implements PoolConnection {
         throw error;
       },
     ) as Promise<QueryResult<Row>>;
+  }
+
+  /**
+   * Keeps this handle reachable from the pool until `statement` settles:
+   * `(await pool.getConnection()).execute(...)` drops the handle at once,
+   * and the reclaimer would otherwise reset the session under the running
+   * statement.
+   */
+  #holdWhile(entry: PoolEntry, statement: Promise<unknown>): void {
+    entry.runningFor = this;
+    entry.running++;
+    const settled = () => {
+      if (--entry.running === 0) entry.runningFor = undefined;
+    };
+    statement.then(settled, settled);
   }
 
   sql<Row = Record<string, unknown>>(

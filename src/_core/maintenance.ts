@@ -47,6 +47,7 @@ export function checkHealth(core: PoolCore): void {
       (end) => {
         counters.healthChecksPassed++;
         counters.healthCheckDuration += end - start;
+        core.validator.roundTrips.sample(end - start);
         core.recycle(entry, end);
       },
       (error) => {
@@ -54,6 +55,7 @@ export function checkHealth(core: PoolCore): void {
           counters.healthChecksFailed++;
           counters.healthCheckDuration += clock.now() - start;
           core.background.report(error, "healthCheck");
+          core.validator.provedDead(clock.now());
         }
         core.retire(entry);
       },

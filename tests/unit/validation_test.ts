@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { assertConsistent, fakeOf, harness, observe } from "../support/pool_helpers.ts";
+import { DOUBT_FLOOR_MS } from "../../src/_core/round_trips.ts";
 
 describe("validation on hand-out", () => {
   it("hands out a connection used within validateAfterIdle without a ping", async () => {
@@ -40,8 +41,12 @@ describe("validation on hand-out", () => {
     assertConsistent(pool, driver);
   });
 
-  it("bounds the ping by checkTimeout and replaces a connection that does not answer", async () => {
-    const { pool, driver, clock } = harness({ validateAfterIdle: 1_000, checkTimeout: 300 });
+  it("with no slot free, bounds the ping by checkTimeout and replaces a connection that does not answer", async () => {
+    const { pool, driver, clock } = harness({
+      validateAfterIdle: 1_000,
+      checkTimeout: 300,
+      maxOpenConns: 1,
+    });
     (await pool.getConnection()).release();
     await clock.advanceAsync(2_000);
     driver.last!.hangPings = true;
@@ -53,6 +58,28 @@ describe("validation on hand-out", () => {
     assert.equal(acquiring.status, "fulfilled");
     assert.equal((await fakeOf(driver, acquiring.value!)).id, 2);
     assert.equal(pool.getMetrics().validationsFailed, 1);
+    acquiring.value!.release();
+    assertConsistent(pool, driver);
+  });
+
+  it("opens a connection in parallel once the ping is doubtful, and retires the silent one at checkTimeout", async () => {
+    const { pool, driver, clock } = harness({ validateAfterIdle: 1_000, checkTimeout: 300 });
+    (await pool.getConnection()).release();
+    await clock.advanceAsync(2_000);
+    driver.last!.hangPings = true;
+    const acquiring = observe(pool.getConnection());
+    // Connects on the manual clock take no time: the doubt comes at the floor.
+    await clock.advanceAsync(DOUBT_FLOOR_MS - 1);
+    assert.equal(acquiring.status, "pending");
+    assert.equal(driver.connects, 1);
+    await clock.advanceAsync(1);
+    assert.equal(acquiring.status, "fulfilled");
+    assert.equal((await fakeOf(driver, acquiring.value!)).id, 2);
+    assert.equal(pool.getMetrics().checking, 1, "the ping goes on");
+    await clock.advanceAsync(300 - DOUBT_FLOOR_MS);
+    assert.equal(pool.getMetrics().validationsFailed, 1);
+    assert.equal(pool.getMetrics().checking, 0);
+    assert.equal(driver.connections[0].closed, true);
     acquiring.value!.release();
     assertConsistent(pool, driver);
   });

@@ -58,11 +58,16 @@ export function canRetryConnect(error: unknown): boolean {
 /**
  * What an error says about the whole server: 57P01 (admin shutdown), 57P02
  * (crash shutdown) and 57P03 (cannot connect now: starting up or shutting
- * down) mean it is going or gone; 25006 means it refused a write for being
- * read-only.
+ * down) mean it is going or gone, also as the cause of a closed connection;
+ * 25006 means it refused a write for being read-only. 57P01 also ends a
+ * single backend terminated by `pg_terminate_backend()`: the pool checks the
+ * server before it retires the others.
  */
 export function classifyError(error: unknown): "serverGone" | "readOnly" | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
+  let code = (error as { code?: unknown } | null)?.code;
+  if (code === "CONNECTION_CLOSED") {
+    code = ((error as { cause?: unknown }).cause as { code?: unknown } | null)?.code;
+  }
   if (code === "57P01" || code === "57P02" || code === "57P03") return "serverGone";
   if (code === "25006") return "readOnly";
   return undefined;

@@ -81,7 +81,9 @@ export class BunConnection extends SerialConnection<BunSqlQuery, CancelStep> {
       },
       (error) => Promise.reject(normalizeError(error)),
     );
-    return connection.connected(connecting, signal, () => connection.close());
+    // Not close(): Bun reports no close of a socket that never logged in, so
+    // close() would hold a timer, and the process, up to connect_timeout.
+    return connection.connected(connecting, signal, () => connection.endSocket());
   }
 
   protected shutDown(): Promise<void> {

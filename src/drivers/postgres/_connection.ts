@@ -94,13 +94,11 @@ export class PostgresConnection extends SerialConnection<Statement, Promise<void
       if (!arrayTypes) installArrayTypes(sql.options, types);
       return { connection, arrayTypes: types, state };
     });
-    return connection.connected(ready, signal, () => {
-      // Ending mid-handshake can strand a socket postgres.js is still
-      // opening, so let the attempt settle first. connect_timeout bounds
-      // that, except when a proxy hangs up during startup: postgres.js then
-      // retries forever, which the patience timer stops.
-      connection.patiently(first).then(() => connection.endSocket());
-    });
+    // At once: waiting for the attempt to settle would keep its socket (and
+    // the process) alive up to connect_timeout after the pool gave up on it.
+    // postgres.js ends an open socket now; one still in TCP's handshake it
+    // can only drop at connect_timeout.
+    return connection.connected(ready, signal, () => connection.endSocket());
   }
 
   protected shutDown(): Promise<void> {

@@ -143,6 +143,8 @@ export function postgresDriver(
 class PostgresDriver implements Driver {
   readonly #resolved: ResolvedOptions;
   readonly #options: Options;
+  /** Errors of failed connects: a socket closed during one says nothing of a session's end. */
+  readonly #connectErrors = new WeakSet<object>();
   /** Filled by the first successful connect; shared by later ones. */
   #arrayTypes: readonly ArrayType[] | undefined;
   readonly sharesSessions: boolean;
@@ -172,7 +174,9 @@ class PostgresDriver implements Driver {
       return connection;
     } catch (error) {
       const refused = await this.#tlsRefused(error, signal);
-      throw redactError(refused ? tlsNotAvailable(error) : error, this.#secrets);
+      const failed = redactError(refused ? tlsNotAvailable(error) : error, this.#secrets);
+      if (typeof failed === "object" && failed !== null) this.#connectErrors.add(failed);
+      throw failed;
     }
   }
 
@@ -213,7 +217,13 @@ class PostgresDriver implements Driver {
   }
 
   classifyError(error: unknown): "serverGone" | "readOnly" | undefined {
-    return classifyError(error);
+    // postgres.js drops the FATAL the server sends before it closes a
+    // session (57P01 for a terminated backend or a shutdown alike) and
+    // reports a closed connection: the pool checks the server before it
+    // retires the other connections.
+    const closed = (error as { code?: unknown } | null)?.code === "CONNECTION_CLOSED" &&
+      !this.#connectErrors.has(error as object);
+    return closed ? "serverGone" : classifyError(error);
   }
   canRetryTransaction(error: unknown): boolean {
     return canRetryTransaction(error);
