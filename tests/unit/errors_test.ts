@@ -52,6 +52,7 @@ describe("the error codes", () => {
       new clusterErrors.PrimaryReadOnlyError("primary"),
       new clusterErrors.NoHealthyReplicaError(2),
       new clusterErrors.ReplicationLagError("replica", 2, 1),
+      new clusterErrors.NoPrimaryError([]),
     ];
     const exported = Object.values({ ...errors, ...clusterErrors }).filter(
       (value) => typeof value === "function" && value.prototype instanceof errors.PoolError,
