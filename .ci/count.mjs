@@ -69,7 +69,8 @@ console.log(`${total.passed} ${total.failed} ${total.skipped}`);
  * .ci/expected-skips.json; returns how many it does not cover, each noted.
  */
 function checkSkips(names, report) {
-  const entries = JSON.parse(readFileSync(new URL("expected-skips.json", import.meta.url)))[runtime];
+  const entries =
+    JSON.parse(readFileSync(new URL("expected-skips.json", import.meta.url)))[runtime];
   const used = entries.map(() => 0);
   const unlisted = [];
   for (const name of names) {
@@ -90,7 +91,9 @@ function checkSkips(names, report) {
     }
   });
   for (const name of unlisted) {
-    report.push(`  UNEXPECTED SKIP, counted as a failure (not in .ci/expected-skips.json): ${name}`);
+    report.push(
+      `  UNEXPECTED SKIP, counted as a failure (not in .ci/expected-skips.json): ${name}`,
+    );
   }
   return unlisted.length;
 }
@@ -237,6 +240,8 @@ function readIfExists(path) {
 }
 
 function usage() {
-  console.error("usage: node .ci/count.mjs deno|bun RUN... (RUN.rc, RUN.log and, for Deno, RUN.xml)");
+  console.error(
+    "usage: node .ci/count.mjs deno|bun RUN... (RUN.rc, RUN.log and, for Deno, RUN.xml)",
+  );
   process.exit(2);
 }

@@ -155,7 +155,7 @@ async function inject(
       try {
         proxy.set({ mode: "reset" });
         proxy.set({ mode: "pass" });
-        await sleep(between(rand, 1_700, 2_000));
+        await sleep(between(rand, 1_600, 1_900));
       } finally {
         await proxy.refuse(false);
       }
@@ -166,7 +166,9 @@ async function inject(
       const during = inner ?? pick(rand, LULL_FAULTS);
       let faulting: Promise<void> | undefined;
       await pause(async () => {
-        await sleep(between(rand, 300, 900));
+        // The coverage lull (its fault given) strikes before the idle connections close
+        // (connMaxIdleTime 600 ms), so that health checks meet the fault.
+        await sleep(inner === undefined ? between(rand, 300, 900) : between(rand, 100, 200));
         if (during !== "none") {
           const end = target.note(during);
           faulting = inject(during, target, rand, pause, undefined, true).finally(end);

@@ -272,6 +272,11 @@ describe("soak", () => {
           [],
           "every kind of fault was injected",
         );
+        // And took effect: connections broke (reset, terminate, outage), connects failed (refuse,
+        // outage), and each pool.reset() counted (a server-wide error may reset the pool too).
+        assert.ok(metrics.connectionsLost > 0, "the faults broke connections");
+        assert.ok(metrics.connectErrors > 0, "the faults failed connects");
+        assert.ok(metrics.poolResets >= faults.get("poolReset")!, "each pool.reset() counted");
         assert.deepEqual(
           dataProblems,
           [],
