@@ -1,8 +1,12 @@
-// Counts the tests of one runtime's run: prints "PASSED FAILED SKIPPED" on
-// stdout and how it counted on stderr.
+// Counts the tests of one runtime, run as one or more invocations of its test
+// runner: prints "PASSED FAILED SKIPPED" on stdout, summed over the runs, and
+// how it counted on stderr.
 //
-//   node .ci/count.mjs deno EXIT_CODE LOG JUNIT_XML
-//   node .ci/count.mjs bun EXIT_CODE LOG
+//   node .ci/count.mjs deno RUN...
+//   node .ci/count.mjs bun RUN...
+//
+// Each RUN is a path prefix: RUN.rc holds the runner's exit code, RUN.log its
+// output, and (Deno) RUN.xml its JUnit report.
 //
 // Deno: leaf test cases of its JUnit report. Deno runs each `describe` as a
 // test and each nested `describe`/`it` as a step, and reports all of them as
@@ -22,32 +26,79 @@
 //
 // It also lists what was skipped, on stderr: the reasons given in test or
 // suite titles ("(skipped: REASON)"), with how many tests each covers, and
-// the names of skipped tests whose titles give none.
+// the names of skipped tests whose titles give none. A skip that
+// .ci/expected-skips.json does not list for the runtime counts as a failure,
+// so a suite that stops running is noticed.
 
 import { existsSync, readFileSync } from "node:fs";
 
-const [runtime, exitArg, logPath, junitPath] = process.argv.slice(2);
-const exitCode = Number(exitArg);
-// deno-lint-ignore no-control-regex
-const log = readIfExists(logPath).replace(/\x1b\[[0-9;]*m/g, "");
-const notes = [];
-const counts = runtime === "deno"
-  ? countDeno(log, readIfExists(junitPath))
-  : runtime === "bun"
-  ? countBun(log)
-  : usage();
-
-if (exitCode !== 0 && counts.failed === 0) {
-  counts.failed = 1;
-  notes.push(`exited with ${exitArg} and no failed test: counted as 1 failure`);
+const [runtime, ...runs] = process.argv.slice(2);
+if (!["deno", "bun"].includes(runtime) || runs.length === 0) usage();
+const total = { passed: 0, failed: 0, skipped: 0, skippedNames: [] };
+const report = [];
+for (const run of runs) {
+  const exitArg = readIfExists(`${run}.rc`).trim();
+  const exitCode = exitArg === "" ? NaN : Number(exitArg);
+  // deno-lint-ignore no-control-regex
+  const log = readIfExists(`${run}.log`).replace(/\x1b\[[0-9;]*m/g, "");
+  const notes = [];
+  const counts = runtime === "deno"
+    ? countDeno(log, readIfExists(`${run}.xml`), notes)
+    : countBun(log, notes);
+  if (exitCode !== 0 && counts.failed === 0) {
+    counts.failed = 1;
+    notes.push(`exited with ${exitArg || "no exit code"} and no failed test: counted as 1 failure`);
+  }
+  for (const key of ["passed", "failed", "skipped"]) total[key] += counts[key];
+  total.skippedNames.push(...counts.skippedNames);
+  report.push(
+    `  ${run.split("/").at(-1)}: ${counts.passed} passed, ${counts.failed} failed, ` +
+      `${counts.skipped} skipped` + notes.map((note) => `\n    ${note}`).join(""),
+  );
 }
+const unexpected = checkSkips(total.skippedNames, report);
+total.failed += unexpected;
 console.error(
-  `${runtime}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped` +
-    notes.map((note) => `\n  ${note}`).join("") + skipReport(counts.skippedNames),
+  `${runtime}: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped\n` +
+    report.join("\n") + skipReport(total.skippedNames),
 );
-console.log(`${counts.passed} ${counts.failed} ${counts.skipped}`);
+console.log(`${total.passed} ${total.failed} ${total.skipped}`);
 
-function countDeno(log, xml) {
+/**
+ * Matches the skipped tests against the runtime's list in
+ * .ci/expected-skips.json; returns how many it does not cover, each noted.
+ */
+function checkSkips(names, report) {
+  const entries =
+    JSON.parse(readFileSync(new URL("expected-skips.json", import.meta.url)))[runtime];
+  const used = entries.map(() => 0);
+  const unlisted = [];
+  for (const name of names) {
+    const reason = reasonOf(name);
+    const index = entries.findIndex((entry, i) =>
+      used[i] < entry.count &&
+      (entry.reason !== undefined ? entry.reason === reason : name.includes(entry.name))
+    );
+    if (index === -1) unlisted.push(name);
+    else used[index]++;
+  }
+  entries.forEach((entry, i) => {
+    if (used[i] < entry.count) {
+      report.push(
+        `  fewer skips than expected (good news; lower its count in .ci/expected-skips.json): ` +
+          `${used[i]} of ${entry.count} for ${JSON.stringify(entry.reason ?? entry.name)}`,
+      );
+    }
+  });
+  for (const name of unlisted) {
+    report.push(
+      `  UNEXPECTED SKIP, counted as a failure (not in .ci/expected-skips.json): ${name}`,
+    );
+  }
+  return unlisted.length;
+}
+
+function countDeno(log, xml, notes) {
   const counts = { passed: 0, failed: 0, skipped: 0, skippedNames: [] };
   if (xml === "") {
     notes.push("no JUnit report: no test ran");
@@ -97,7 +148,7 @@ function countDeno(log, xml) {
   return counts;
 }
 
-function countBun(log) {
+function countBun(log, notes) {
   const end = [...log.matchAll(/^Ran \d+ tests? across/gm)].at(-1)?.index;
   if (end === undefined) {
     notes.push("no summary from bun test");
@@ -134,7 +185,7 @@ function skipReport(names) {
   const byReason = new Map();
   const unexplained = [];
   for (const name of names) {
-    const reason = [...name.matchAll(/\(skipped: ([^)]*)\)/g)].at(-1)?.[1];
+    const reason = reasonOf(name);
     if (reason === undefined) unexplained.push(name);
     else byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
   }
@@ -144,6 +195,11 @@ function skipReport(names) {
   );
   if (unexplained.length > 20) shown.push(`\n  ... and ${unexplained.length - 20} more`);
   return lines.join("") + shown.join("");
+}
+
+/** The reason a test's title (or its suite's) gives for its skip, if any. */
+function reasonOf(name) {
+  return [...name.matchAll(/\(skipped: ([^)]*)\)/g)].at(-1)?.[1];
 }
 
 /** The test cases of a JUnit report: name, status and failure message. */
@@ -184,6 +240,8 @@ function readIfExists(path) {
 }
 
 function usage() {
-  console.error("usage: node .ci/count.mjs deno|bun EXIT_CODE LOG [JUNIT_XML]");
+  console.error(
+    "usage: node .ci/count.mjs deno|bun RUN... (RUN.rc, RUN.log and, for Deno, RUN.xml)",
+  );
   process.exit(2);
 }

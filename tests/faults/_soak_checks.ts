@@ -1,51 +1,16 @@
 /**
- * How the soak judges what happened: which failures are expected, when an
- * operation counts as hung, whether the pool's metrics add up, and the
+ * How the soak judges what happened: when an operation counts as hung, whether the pool's metrics add up, and the
  * tally printed at the end.
  *
  * @module
  */
 
 import process from "node:process";
-import postgres from "postgres";
-import { PoolError, type PoolErrorEvent, type PoolMetrics } from "../../mod.ts";
+import type { PoolErrorEvent, PoolMetrics } from "../../mod.ts";
 import { collectGarbage } from "../support/gc.ts";
-import { type Op, SoakAbort } from "./_soak_workload.ts";
+import type { Op } from "./_soak_workload.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** postgres.js's codes (and the socket's) for a connection that broke or never opened. */
-const CONNECTION_CODES = new Set([
-  "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
-  "CONNECTION_DESTROYED",
-  "CONNECT_TIMEOUT",
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "EPIPE",
-  "ETIMEDOUT",
-]);
-
-/**
- * SQLSTATEs an operation may meet: its own errors (22012 division by zero,
- * 23505 duplicate key, 40001 serialization failure in repeatable read), 57014 for a statement cancelled by a release or a
- * timeout, and 57P01 / 08xxx when the soak terminates a backend. 25P02 (in a
- * failed transaction) is not here: it would mean a dirty connection was
- * handed out.
- */
-const EXPECTED_SQLSTATES = /^(22012|23505|40001|57014|57P01|08[0-9A-Z]{3})$/;
-
-/** The kind an expected failure is counted as, or `undefined` for an unexpected one. */
-export function failureKind(error: unknown): string | undefined {
-  if (error instanceof PoolError) return error.code;
-  if (error instanceof SoakAbort) return "aborted";
-  if (error instanceof postgres.PostgresError) {
-    return EXPECTED_SQLSTATES.test(error.code) ? `sqlstate ${error.code}` : undefined;
-  }
-  const code = (error as { code?: unknown } | null)?.code;
-  if (error instanceof Error && typeof code === "string" && CONNECTION_CODES.has(code)) return code;
-  return undefined;
-}
 
 /** A hung operation: never expected, since every wait in the pool is bounded. */
 class Hung extends Error {}
@@ -66,7 +31,8 @@ export interface Tally {
   failures: Map<string, number>;
   byOp: Map<Op, number>;
   unexpected: { op: Op; error: unknown }[];
-  faults: Map<string, number>;
+  /** Expected failures by what explains them: "own:KIND" or "FAULT:KIND". */
+  causes: Map<string, number>;
   poolEvents: Map<PoolErrorEvent, number>;
   metricViolations: string[];
 }

@@ -1,7 +1,8 @@
 /**
  * The faults the soak injects while its callers run: through the fault
  * proxy, on the server's backends, or on the pool itself; each bounded in
- * time and healed before the next.
+ * time and healed before the next, and each noted with when it was on, so
+ * that a failure can be put down to a fault that can cause it.
  *
  * @module
  */
@@ -34,6 +35,22 @@ export const FAULT_WEIGHTS: Record<Fault, number> = {
   lull: 2,
 };
 
+/**
+ * The first faults injected, one of each kind, so that every kind runs
+ * whatever the seed; the first lull meets a blackhole, so that health checks
+ * and validations time out.
+ */
+export const COVERAGE: readonly [Fault, (Fault | "none")?][] = [
+  ["lull", "blackhole"],
+  ["reset"],
+  ["delay"],
+  ["outage"],
+  ["terminate"],
+  ["refuse"],
+  ["poolReset"],
+  ["blackhole"],
+];
+
 /** Faults that can strike the idle connections of a lull. */
 const LULL_FAULTS: Record<Fault | "none", number> = {
   none: 2,
@@ -56,24 +73,44 @@ export interface FaultTarget {
   admin: Admin;
   /** The `application_name` of the pool's connections. */
   applicationName: string;
+  /** Notes that a fault starts now; returns the function that notes its end. */
+  note: (fault: Fault) => () => void;
 }
 
 /**
- * Injects one random fault, bounded in time, and heals it before returning.
- * `pause` holds the callers back while it runs, so connections go idle.
+ * Injects one fault, bounded in time, and heals it before returning. `pause`
+ * holds the callers back during a lull, so connections go idle; `inner` is
+ * the fault a lull meets (else drawn at random).
  */
 export async function injectFault(
   fault: Fault,
   target: FaultTarget,
   rand: () => number,
   pause: (during: () => Promise<void>) => Promise<void>,
-): Promise<string[]> {
+  inner?: Fault | "none",
+): Promise<void> {
+  const end = target.note(fault);
+  try {
+    await inject(fault, target, rand, pause, inner);
+  } finally {
+    end();
+  }
+}
+
+async function inject(
+  fault: Fault,
+  target: FaultTarget,
+  rand: () => number,
+  pause: (during: () => Promise<void>) => Promise<void>,
+  inner: Fault | "none" | undefined,
+  inLull = false,
+): Promise<void> {
   const { pool, proxy, admin, applicationName } = target;
   switch (fault) {
     case "reset":
       proxy.set({ mode: "reset" });
       proxy.set({ mode: "pass" });
-      return [fault];
+      return;
     case "delay": {
       const ms = between(rand, 5, 40);
       proxy.set({ mode: "pass", delay: { up: ms, down: ms } });
@@ -82,16 +119,17 @@ export async function injectFault(
       } finally {
         proxy.set({ mode: "pass" });
       }
-      return [fault];
+      return;
     }
     case "blackhole":
       proxy.set({ mode: "blackhole" });
       try {
-        await sleep(between(rand, 50, 600));
+        // In a lull, long enough that a check (checkTimeout 300 ms) meets it and times out.
+        await sleep(inLull ? between(rand, 400, 800) : between(rand, 50, 600));
       } finally {
         proxy.set({ mode: "pass" });
       }
-      return [fault];
+      return;
     case "refuse":
       await proxy.refuse(true);
       try {
@@ -99,45 +137,48 @@ export async function injectFault(
       } finally {
         await proxy.refuse(false);
       }
-      return [fault];
+      return;
     case "terminate": {
       const pids = await admin.backends(applicationName);
       for (const pid of pids) {
         if (rand() < 0.4) await admin.query("select pg_terminate_backend($1)", [pid]);
       }
-      return [fault];
+      return;
     }
     case "poolReset":
       pool.reset();
-      return [fault];
+      return;
     case "outage":
-      // Every connection dies and no new one opens: callers wait, some past acquireTimeout.
+      // Every connection dies and no new one opens: callers wait, those of the first moments
+      // past acquireTimeout (1.5 s).
       await proxy.refuse(true);
       try {
         proxy.set({ mode: "reset" });
         proxy.set({ mode: "pass" });
-        await sleep(between(rand, 300, 1_000));
+        await sleep(between(rand, 1_600, 1_900));
       } finally {
         await proxy.refuse(false);
       }
-      return [fault];
+      return;
     case "lull": {
       // Idle connections meet their idle limit, health checks and validation, and maybe a
       // fault that outlasts the lull, so that a validation or a check meets it.
-      const inner = pick(rand, LULL_FAULTS);
-      const injected: string[] = [fault];
-      let faulting: Promise<string[]> | undefined;
+      const during = inner ?? pick(rand, LULL_FAULTS);
+      let faulting: Promise<void> | undefined;
       await pause(async () => {
-        await sleep(between(rand, 300, 900));
-        if (inner !== "none") {
-          faulting = injectFault(inner, target, rand, pause);
+        // The coverage lull (its fault given) strikes before the idle connections close
+        // (connMaxIdleTime 600 ms), so that health checks meet the fault.
+        await sleep(inner === undefined ? between(rand, 300, 900) : between(rand, 100, 200));
+        if (during !== "none") {
+          const end = target.note(during);
+          faulting = inject(during, target, rand, pause, undefined, true).finally(end);
           // Awaited below; a rejection until then is not unhandled.
           faulting.catch(() => {});
         }
         await sleep(between(rand, 50, 300));
       });
-      if (faulting !== undefined) injected.push(...await faulting);
-      return injected;
+      if (faulting !== undefined) await faulting;
+      return;
     }
   }
 }

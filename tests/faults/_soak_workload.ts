@@ -5,8 +5,9 @@
  * @module
  */
 
-import type { ConnectionPool, PoolConnection } from "../../mod.ts";
+import type { ConnectionPool, PoolConnection, Transaction } from "../../mod.ts";
 import { between } from "./_soak_random.ts";
+import type { Writes } from "./_soak_writes.ts";
 
 /** Rows of soak_counters, which transactions update. */
 export const COUNTERS = 64;
@@ -59,8 +60,26 @@ function abortAfter(ms: number): { signal: AbortSignal; clear: () => void } {
   return { signal: controller.signal, clear: () => clearTimeout(timer) };
 }
 
-/** One operation of kind `op` on `pool`; resolves or throws what the pool threw. */
-export async function run(pool: ConnectionPool, op: Op, rand: () => number): Promise<void> {
+/** One write: a counter row incremented, and a log row naming it, in one transaction. */
+async function write(tx: Transaction | PoolConnection, id: number, row: number): Promise<number> {
+  const { rows } = await tx.execute<{ n: number }>(
+    "update soak_counters set n = n + 1 where id = $1 returning n",
+    [row],
+  );
+  await tx.execute("insert into soak_log (id, counter) values ($1, $2)", [id, row]);
+  return rows[0]?.n;
+}
+
+/**
+ * One operation of kind `op` on `pool`; resolves or throws what the pool
+ * threw. Its writes, if any, are noted in `writes` with what became of them.
+ */
+export async function run(
+  pool: ConnectionPool,
+  op: Op,
+  rand: () => number,
+  writes: Writes,
+): Promise<void> {
   const n = between(rand, 1, 1_000_000);
   const row = between(rand, 1, COUNTERS);
   switch (op) {
@@ -112,47 +131,70 @@ export async function run(pool: ConnectionPool, op: Op, rand: () => number): Pro
       return;
     }
     case "transactionCommit": {
-      const value = await pool.transaction(async (tx) => {
-        const { rows } = await tx.execute<{ n: number }>(
-          "update soak_counters set n = n + 1 where id = $1 returning n",
-          [row],
-        );
-        await tx.execute("insert into soak_log (counter) values ($1)", [row]);
-        return rows[0]?.n;
-      });
-      expect(typeof value === "number", `transaction returned ${value}`);
+      const id = writes.start();
+      // Set once the callback returned: the pool sends COMMIT, whose answer may never come.
+      let committing = false;
+      try {
+        const value = await pool.transaction(async (tx) => {
+          const value = await write(tx, id, row);
+          committing = true;
+          return value;
+        });
+        writes.settle(id, "committed");
+        expect(typeof value === "number", `transaction returned ${value}`);
+      } catch (error) {
+        writes.settle(id, committing ? "unknown" : "absent");
+        throw error;
+      }
       return;
     }
     case "transactionThrow": {
       const thrown = new SoakThrow("rolled back on purpose");
+      const id = writes.start();
       try {
         await pool.transaction(async (tx) => {
-          await tx.execute("update soak_counters set n = n + 1 where id = $1", [row]);
+          await write(tx, id, row);
           throw thrown;
         });
       } catch (error) {
+        writes.settle(id, "absent");
         if (error === thrown) return;
         throw error;
       }
+      writes.settle(id, "unknown");
       throw new WrongResult("a transaction whose callback threw resolved");
     }
     case "transactionFail": {
       const failing = rand() < 0.5
         ? "select 1 / (n - n) from soak_counters where id = $1"
         : "insert into soak_counters (id, n) values ($1, 0)";
-      await pool.transaction(async (tx) => {
-        await tx.execute("update soak_counters set n = n + 1 where id = $1", [row]);
-        await tx.execute(failing, [row]);
-      });
+      const id = writes.start();
+      try {
+        await pool.transaction(async (tx) => {
+          await write(tx, id, row);
+          await tx.execute(failing, [row]);
+        });
+      } catch (error) {
+        writes.settle(id, "absent");
+        throw error;
+      }
+      writes.settle(id, "unknown");
       throw new WrongResult(`a transaction with a failing statement resolved: ${failing}`);
     }
     case "beginTx": {
       const tx = await pool.beginTx(rand() < 0.2 ? { isolationLevel: "repeatable read" } : {});
       const commit = rand() < 0.6;
+      const id = writes.start();
+      let committing = false;
       try {
-        await tx.execute("update soak_counters set n = n + 1 where id = $1", [row]);
+        await write(tx, id, row);
+        committing = commit;
         if (commit) await tx.commit();
         else await tx.rollback();
+        writes.settle(id, commit ? "committed" : "absent");
+      } catch (error) {
+        writes.settle(id, committing ? "unknown" : "absent");
+        throw error;
       } finally {
         // A failed statement leaves the transaction open; rolling it back releases it.
         if (tx.status === "open") await tx.rollback().catch(() => {});
@@ -161,10 +203,13 @@ export async function run(pool: ConnectionPool, op: Op, rand: () => number): Pro
     }
     case "dirtyRelease": {
       const connection = await pool.getConnection();
+      // Never committed: the pool must roll the transaction back on release.
+      const id = writes.start();
+      writes.settle(id, "absent");
       try {
         await checkClean(connection);
         await connection.execute("begin");
-        await connection.execute("update soak_counters set n = n + 1 where id = $1", [row]);
+        await write(connection, id, row);
         // Sometimes leave the transaction failed rather than open.
         if (rand() < 0.3) {
           await connection.execute("select 1 / 0").then(

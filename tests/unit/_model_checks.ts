@@ -9,13 +9,16 @@ import assert from "node:assert/strict";
 import type { PoolErrorEvent } from "../../src/errors.ts";
 import {
   AcquireTimeoutError,
+  ConnectionLeakError,
   ConnectTimeoutError,
   PoolClosedError,
+  PoolError,
   PoolExhaustedError,
+  QueryTimeoutError,
 } from "../../src/errors.ts";
 import type { FakeConnection } from "../support/fake_driver.ts";
 import { assertConsistent } from "../support/pool_helpers.ts";
-import type { Call, ModelState } from "./_model_state.ts";
+import type { Call, Exec, ModelState } from "./_model_state.ts";
 
 /** Checks the pool against the model and its invariants, after reactions settled. */
 export function checkModel(model: ModelState): void {
@@ -24,7 +27,9 @@ export function checkModel(model: ModelState): void {
   const now = clock.now();
   assertConsistent(pool);
   assert.ok(m.idle <= config.maxIdleConns, `${m.idle} idle, above maxIdleConns`);
-  assert.equal(m.checking, 0, "the fake answers pings and rollbacks at once");
+  const hung = driver.connections.filter((fake) => fake.hangPings && !fake.closed).length;
+  assert.ok(m.checking <= hung, "only a connection whose pings hang stays in a check");
+  assert.ok(m.connecting <= (config.maxConnecting ?? 4), `${m.connecting} connecting at once`);
   if (model.closeStatus === "fulfilled") {
     for (const loan of model.liveLoans()) loan.revoked = true;
   }
@@ -40,7 +45,19 @@ export function checkModel(model: ModelState): void {
     if (call.status === "fulfilled") lent(model, call, oldestPending);
     else rejected(model, call);
   }
-  assert.equal(m.acquireCount, model.loans.length, "acquireCount counts every loan");
+  const shared = model.sharedFakes();
+  for (const exec of model.execs) {
+    if (exec.checked || exec.status === "pending") continue;
+    exec.checked = true;
+    if (exec.status === "rejected") execRejected(model, exec);
+    else assert.notEqual(exec.fake, undefined, `execute ${exec.index} ran on no connection`);
+  }
+  const sent = model.execs.filter((exec) => exec.fake !== undefined).length;
+  assert.equal(
+    m.acquireCount,
+    model.loans.length + sent + model.transactions,
+    "acquireCount counts every loan, statement sent and transaction",
+  );
   assert.equal(m.acquireTimeouts, model.count((e) => e instanceof AcquireTimeoutError));
   assert.equal(m.acquireRejections, model.count((e) => e instanceof PoolExhaustedError));
   assert.equal(m.poolResets, model.resets);
@@ -53,6 +70,20 @@ export function checkModel(model: ModelState): void {
   const live = model.liveLoans();
   const held = new Set(live.map((loan) => loan.fake));
   assert.equal(held.size, live.length, "no connection is lent to two callers at once");
+  for (const fake of shared) {
+    assert.ok(!held.has(fake), `connection ${fake.id} is lent and carries pipelined statements`);
+  }
+  // Callers' statements only: the fake keeps a statement whose caller timed out in line, where
+  // the server would have ended it on the pool's cancel request.
+  const perFake = new Map<FakeConnection, number>();
+  for (const exec of model.execs) {
+    if (exec.status === "pending" && exec.fake) {
+      perFake.set(exec.fake, (perFake.get(exec.fake) ?? 0) + 1);
+    }
+  }
+  for (const [fake, n] of perFake) {
+    assert.ok(n <= Math.max(1, config.maxPipeline), `${n} statements on connection ${fake.id}`);
+  }
   const deadHeld = live.filter((loan) => loan.fake.closed).length;
   assert.equal(
     m.openConnections,
@@ -60,7 +91,11 @@ export function checkModel(model: ModelState): void {
     "the pool counts every open fake connection, and the dead ones still lent",
   );
   const pending = model.pending();
-  assert.equal(m.waiting, pending.length, "waiting counts the pending calls");
+  assert.equal(
+    m.waiting,
+    pending.length + model.waitingExecs().length,
+    "waiting counts the pending calls and the executes not sent yet",
+  );
   for (const call of pending) {
     assert.ok(
       call.timeout === 0 || now < call.since + call.timeout,
@@ -70,19 +105,21 @@ export function checkModel(model: ModelState): void {
   const idle = model.idleFakes();
   for (const fake of idle) {
     assert.equal(fake.transaction, "idle", `idle connection ${fake.id} is dirty`);
-    withinLimits(model, fake, now);
+    // One whose ping hangs may be in a check, which ends by checkTimeout.
+    if (!fake.hangPings) withinLimits(model, fake, now);
   }
 
   if (model.closeStart === undefined) {
-    assert.equal(m.inUse, live.length, "inUse counts the loans");
-    assert.equal(m.idle, idle.length, "idle counts the open fakes nobody holds");
+    assert.equal(m.inUse, live.length + shared.size, "inUse counts loans and shared connections");
+    assert.equal(m.idle + m.checking, idle.length, "idle counts the open fakes nobody holds");
     if (model.gate === undefined) assert.equal(m.connecting, 0, "no connect hangs without a gate");
     if (m.idle > 0) assert.equal(m.waiting, 0, "nobody waits while a connection is idle");
     assert.ok(
-      m.waiting <= m.connecting || m.openConnections === m.maxOpenConnections ||
-        model.mayBackOff(),
+      m.waiting <= m.connecting + m.checking || m.openConnections === m.maxOpenConnections ||
+        m.connecting === (config.maxConnecting ?? 4) || model.mayBackOff(),
       `a waiter stalls with a free slot: ${JSON.stringify(m)}`,
     );
+    checkLeaks(model, now);
   } else {
     assert.deepEqual([m.waiting, m.idle, m.connecting], [0, 0, 0], "closing");
     if (model.closeStatus === "fulfilled") {
@@ -90,9 +127,9 @@ export function checkModel(model: ModelState): void {
       assert.equal(driver.live, 0, "every fake connection closed");
       assert.equal(clock.pendingTimers, 0, "no timer left after close");
     } else {
-      assert.equal(m.inUse, live.length, "inUse counts the loans while closing");
+      assert.equal(m.inUse, live.length + shared.size, "inUse counts what is held, closing");
       assert.ok(
-        live.length > 0 && now < model.closeStart + config.closeTimeout,
+        live.length + shared.size > 0 && now < model.closeStart + config.closeTimeout,
         "close() resolves once everything is back, or the grace period is over",
       );
     }
@@ -116,13 +153,21 @@ function lent(model: ModelState, call: Call, oldestPending: number): void {
     `connection ${fake.id} lent twice`,
   );
   assert.ok(fake.id > model.resetMark, `lent connection ${fake.id}, retired by pool.reset()`);
+  assert.ok(!model.sharedFakes().has(fake), `lent connection ${fake.id} carries statements`);
   if (config.connMaxLifetime > 0) {
     assert.ok(at < model.openedAt.get(fake)! + config.connMaxLifetime, "lent past its lifetime");
   }
   if (config.connMaxIdleTime > 0) {
     assert.ok(at < model.lastUsed.get(fake)! + config.connMaxIdleTime, "lent past idle time");
   }
-  model.loans.push({ handle, fake, released: false, revoked: false });
+  model.loans.push({
+    handle,
+    fake,
+    lentAt: at,
+    releasedAt: undefined,
+    released: false,
+    revoked: false,
+  });
 }
 
 /** Checks that a rejection is one the commands run could cause. */
@@ -134,7 +179,7 @@ function rejected(model: ModelState, call: Call): void {
     assert.equal(reason.timeout, call.timeout);
     assert.equal(call.settledAt, call.since + call.timeout, "timed out at its deadline");
   } else if (reason instanceof PoolExhaustedError) {
-    assert.ok(call.exhausted, `call ${call.index} refused, not predicted`);
+    assert.ok(call.refusable, `call ${call.index} refused, not predicted`);
     assert.equal(call.settledAt, call.since);
   } else if (reason instanceof PoolClosedError) {
     assert.notEqual(model.closeStart, undefined, "PoolClosedError before close()");
@@ -148,23 +193,73 @@ function rejected(model: ModelState, call: Call): void {
   assert.ok(!call.exhausted || reason instanceof PoolExhaustedError, "expected refused");
 }
 
+/** Checks that a failed `pool.execute()` is one the commands run could cause. */
+function execRejected(model: ModelState, exec: Exec): void {
+  const { config } = model;
+  const reason = exec.reason;
+  const waited = exec.settledAt! - exec.since;
+  if (reason instanceof AcquireTimeoutError) {
+    assert.equal(exec.fake, undefined, "a statement sent cannot time out waiting");
+    assert.ok(waited >= reason.timeout && reason.timeout > 0, "timed out before its deadline");
+  } else if (reason instanceof QueryTimeoutError) {
+    assert.ok(exec.timeout > 0 && waited >= exec.timeout, "statement timed out early");
+  } else if (reason instanceof PoolExhaustedError) {
+    assert.ok(config.maxWaiting !== undefined && waited === 0, "refused without maxWaiting");
+  } else if (reason instanceof PoolClosedError) {
+    assert.notEqual(model.closeStart, undefined, "PoolClosedError before close()");
+  } else if (reason instanceof ConnectTimeoutError) {
+    assert.ok(model.gateUsed && config.connectTimeout > 0, "connect timed out unprompted");
+  } else if (reason === model.badPassword) {
+    assert.ok(model.connectsFailed, "a permanent connect failure fails the waiters");
+  } else if (reason === model.death) {
+    assert.equal(exec.fake?.closeError, model.death, "failed with a death not its connection's");
+  } else {
+    // close() closed its connection under it once the grace period was over.
+    assert.ok(
+      model.closeStart !== undefined && exec.fake?.closed,
+      `execute ${exec.index} rejected unexpectedly: ${reason}`,
+    );
+  }
+}
+
+/**
+ * Before close(), the pool has reported as leaks exactly the loans held
+ * past `leakDetectionThreshold` (one held exactly that long may go either way).
+ */
+function checkLeaks(model: ModelState, now: number): void {
+  const threshold = model.config.leakDetectionThreshold;
+  if (threshold === 0) return;
+  const reported = model.errors.filter(([, event]) => event === "leak").length;
+  const held = model.loans.map((loan) => (loan.releasedAt ?? now) - loan.lentAt);
+  const past = held.filter((ms) => ms > threshold).length;
+  const reached = held.filter((ms) => ms >= threshold).length;
+  assert.ok(
+    past <= reported && reported <= reached,
+    `${reported} leaks reported, ${past} loans held past ${threshold} ms, ${reached} reached it`,
+  );
+}
+
 /** Every background failure has a cause the commands set up. */
 function checkErrors(model: ModelState): void {
   const expected: Record<PoolErrorEvent, (error: unknown) => boolean> = {
     connect: (e) =>
       ((e === model.refused || e === model.badPassword) && model.connectsFailed) ||
       (e instanceof ConnectTimeoutError && model.gateUsed),
-    healthCheck: (e) => e === model.pingFailure,
-    validation: (e) => e === model.pingFailure,
+    // A connection may die while its ping hangs.
+    healthCheck: (e) => e === model.pingFailure || checkTimedOut(e) || e === model.death,
+    validation: (e) => e === model.pingFailure || checkTimedOut(e) || e === model.death,
     reset: (e) => e === model.resetFailure,
     connectionLost: (e) => e === model.death,
     close: () => false,
     // The model's driver classifies no error as the server's.
     failover: () => false,
-    leak: () => false,
+    leak: (e) =>
+      e instanceof ConnectionLeakError && e.threshold === model.config.leakDetectionThreshold,
     // The model registers no observer.
     observer: () => false,
   };
+  const checkTimedOut = (e: unknown) =>
+    model.pingsHung && e instanceof PoolError && e.code === "CHECK_TIMEOUT";
   for (; model.errorsChecked < model.errors.length; model.errorsChecked++) {
     const [error, event] = model.errors[model.errorsChecked];
     assert.ok(expected[event](error), `unexpected onError(${error}, "${event}")`);

@@ -12,6 +12,13 @@ export interface ModelConfig {
   maxOpenConns: number;
   maxIdleConns: number;
   maxWaiting: number | undefined;
+  /** Undefined for the default (4). */
+  maxConnecting: number | undefined;
+  /** Statements `pool.execute` may pipeline on one connection; 0 for off. */
+  maxPipeline: number;
+  checkTimeout: number;
+  resetSession: boolean;
+  leakDetectionThreshold: number;
   acquireTimeout: number;
   connectTimeout: number;
   healthInterval: number;
@@ -37,6 +44,10 @@ export type Command =
   | { kind: "openGate" }
   | { kind: "die"; pick: number; idle: boolean }
   | { kind: "pingFails"; pick: number }
+  | { kind: "pingHangs"; pick: number }
+  | { kind: "execute"; timeout: number | undefined }
+  | { kind: "answer"; pick: number; count: number }
+  | { kind: "transaction"; fails: boolean }
   | { kind: "reset" }
   | { kind: "close"; grace: number };
 
@@ -46,13 +57,18 @@ function duration(max: number, zero = true): fc.Arbitrary<number> {
   return zero ? fc.oneof(fc.constant(0), steps) : steps;
 }
 
-export const configArbitrary: fc.Arbitrary<ModelConfig> = fc.integer({ min: 1, max: 4 }).chain((
+export const configArbitrary: fc.Arbitrary<ModelConfig> = fc.integer({ min: 1, max: 6 }).chain((
   maxOpenConns,
 ) =>
   fc.record({
     maxOpenConns: fc.constant(maxOpenConns),
     maxIdleConns: fc.integer({ min: 0, max: maxOpenConns }),
     maxWaiting: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }),
+    maxConnecting: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined }),
+    maxPipeline: fc.integer({ min: 0, max: 3 }),
+    checkTimeout: duration(1_000),
+    resetSession: fc.boolean(),
+    leakDetectionThreshold: duration(3_000),
     acquireTimeout: duration(2_000),
     connectTimeout: duration(1_000),
     healthInterval: duration(2_000),
@@ -109,6 +125,26 @@ export const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
     arbitrary: fc.record({ kind: fc.constant("die" as const), pick, idle: fc.boolean() }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("pingFails" as const), pick }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("pingHangs" as const), pick }) },
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      kind: fc.constant("execute" as const),
+      timeout: fc.option(duration(1_500), { nil: undefined }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant("answer" as const),
+      pick,
+      count: fc.integer({ min: 1, max: 3 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant("transaction" as const), fails: fc.boolean() }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("reset" as const) }) },
   {
     weight: 1,

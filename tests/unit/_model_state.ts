@@ -31,7 +31,28 @@ export interface Call {
   abortReason: unknown;
   /** Whether the model predicted PoolExhaustedError for it. */
   exhausted: boolean;
+  /**
+   * Whether it may be refused: a connection being validated for a waiter
+   * makes room for one more (`maxWaiting`), and the metrics count those
+   * among `checking`, with the health checks.
+   */
+  refusable: boolean;
   /** Whether its outcome has been checked. */
+  checked: boolean;
+}
+
+/** One `pool.execute()` call, pipelinable, and what became of it. */
+export interface Exec {
+  index: number;
+  text: string;
+  status: "pending" | "fulfilled" | "rejected";
+  reason: unknown;
+  since: number;
+  settledAt: number | undefined;
+  /** Its statement timeout; 0 for none. */
+  timeout: number;
+  /** The connection it was sent on, once it was. */
+  fake: FakeConnection | undefined;
   checked: boolean;
 }
 
@@ -39,6 +60,9 @@ export interface Call {
 export interface Loan {
   handle: PoolConnection;
   fake: FakeConnection;
+  /** Clock time it was lent, and released (by its holder). */
+  lentAt: number;
+  releasedAt: number | undefined;
   released: boolean;
   /** Taken from its holder by close() after the grace period. */
   revoked: boolean;
@@ -61,7 +85,12 @@ export class ModelState {
   readonly pool: ConnectionPool;
   readonly errors: [unknown, PoolErrorEvent][] = [];
   readonly calls: Call[] = [];
+  readonly execs: Exec[] = [];
   readonly loans: Loan[] = [];
+  /** Transactions that got a connection (each one acquisition). */
+  transactions = 0;
+  /** Whether some connection was told to leave its pings unanswered. */
+  pingsHung = false;
   /** Clock time each fake connection opened, and was last released. */
   readonly openedAt = new Map<FakeConnection, number>();
   readonly lastUsed = new Map<FakeConnection, number>();
@@ -95,14 +124,18 @@ export class ModelState {
     this.driver.onOpen = (fake) => {
       this.openedAt.set(fake, this.clock.now());
       this.lastUsed.set(fake, this.clock.now());
+      // Pipelined statements stay in flight until the model answers them.
+      fake.holdPipeline = true;
     };
-    const { randomSeed: _, jitter, maxWaiting, ...limits } = config;
+    this.driver.pipelinable = (text) => text.startsWith("select 'exec ");
+    const { randomSeed: _, jitter, maxWaiting, maxConnecting, ...limits } = config;
     this.pool = new ConnectionPool({
       driver: this.driver,
       clock: this.clock,
       ...limits,
       ...(jitter ? {} : { connMaxLifetimeJitter: 0 }),
       ...(maxWaiting === undefined ? {} : { maxWaiting }),
+      ...(maxConnecting === undefined ? {} : { maxConnecting }),
       onError: (error, event) => this.errors.push([error, event]),
     });
   }
@@ -119,13 +152,69 @@ export class ModelState {
   /** Fake connections that are open and lent to nobody: the pool's idle set. */
   idleFakes(): FakeConnection[] {
     const held = new Set(this.liveLoans().map((loan) => loan.fake));
+    for (const fake of this.sharedFakes()) held.add(fake);
     return this.driver.connections.filter((fake) => !fake.closed && !held.has(fake));
+  }
+
+  /** Fake connections carrying statements of `pool.execute` still in flight. */
+  sharedFakes(): Set<FakeConnection> {
+    this.locateExecs();
+    return new Set(
+      this.execs.filter((e) => e.status === "pending" && e.fake !== undefined).map((e) => e.fake!),
+    );
+  }
+
+  /** The `pool.execute` calls still waiting for a connection. */
+  waitingExecs(): Exec[] {
+    this.locateExecs();
+    return this.execs.filter((e) => e.status === "pending" && e.fake === undefined);
+  }
+
+  /** Notes which connection each execute was sent on, once it was. */
+  locateExecs(): void {
+    for (const exec of this.execs) {
+      if (exec.fake !== undefined) continue;
+      exec.fake = this.driver.connections.find((fake) =>
+        fake.pipelined.includes(exec.text) || fake.queries.includes(exec.text)
+      );
+    }
+  }
+
+  /** Calls `pool.execute()` with a statement the driver deems pipelinable. */
+  execute(timeout: number | undefined): Exec {
+    const { pool, clock } = this;
+    const exec: Exec = {
+      index: this.execs.length,
+      text: `select 'exec ${this.execs.length}'`,
+      status: "pending",
+      reason: undefined,
+      since: clock.now(),
+      settledAt: undefined,
+      timeout: timeout ?? 0,
+      fake: undefined,
+      checked: false,
+    };
+    this.execs.push(exec);
+    pool.execute(exec.text, [], { timeout }).then(
+      () => {
+        exec.status = "fulfilled";
+        exec.settledAt = clock.now();
+      },
+      (reason) => {
+        exec.status = "rejected";
+        exec.reason = reason;
+        exec.settledAt = clock.now();
+      },
+    );
+    return exec;
   }
 
   /** Calls getConnection(); `before`, the metrics just before, predicts a refusal. */
   acquire(timeout: number | undefined, withSignal: boolean, before: PoolMetrics): Call {
     const { pool, clock, config } = this;
     const controller = withSignal ? new AbortController() : undefined;
+    const full = this.closeStart === undefined && config.maxWaiting !== undefined &&
+      before.idle === 0 && before.openConnections >= before.maxOpenConnections;
     const call: Call = {
       index: this.calls.length,
       status: "pending",
@@ -136,9 +225,8 @@ export class ModelState {
       timeout: timeout ?? config.acquireTimeout,
       controller,
       abortReason: undefined,
-      exhausted: this.closeStart === undefined && config.maxWaiting !== undefined &&
-        before.idle === 0 && before.waiting >= config.maxWaiting &&
-        before.openConnections >= before.maxOpenConnections,
+      exhausted: full && before.waiting >= config.maxWaiting! + before.checking,
+      refusable: full && before.waiting >= config.maxWaiting!,
       checked: false,
     };
     this.calls.push(call);
@@ -164,7 +252,9 @@ export class ModelState {
 
   /** The calls rejected with a reason that `match` accepts. */
   count(match: (reason: unknown) => boolean): number {
-    return this.calls.filter((call) => call.status === "rejected" && match(call.reason)).length;
+    return [...this.calls, ...this.execs].filter((call) =>
+      call.status === "rejected" && match(call.reason)
+    ).length;
   }
 
   /** The fake behind a loan: runs a tagged statement (recorded at once) and looks. */
@@ -179,6 +269,7 @@ export class ModelState {
   /** Releases a loan as its holder would, noting when. */
   release(loan: Loan): void {
     loan.released = true;
+    loan.releasedAt = this.clock.now();
     this.lastUsed.set(loan.fake, this.clock.now());
     loan.handle.release();
     assert.ok(loan.handle.released);
