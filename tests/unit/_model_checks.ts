@@ -164,6 +164,8 @@ function checkErrors(model: ModelState): void {
     leak: () => false,
     // The model registers no observer.
     observer: () => false,
+    // The model's pool has no circuit breaker.
+    circuit: () => false,
   };
   for (; model.errorsChecked < model.errors.length; model.errorsChecked++) {
     const [error, event] = model.errors[model.errorsChecked];

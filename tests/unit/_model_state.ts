@@ -103,6 +103,8 @@ export class ModelState {
       ...limits,
       ...(jitter ? {} : { connMaxLifetimeJitter: 0 }),
       ...(maxWaiting === undefined ? {} : { maxWaiting }),
+      // The model does not predict the circuit breaker; circuit_breaker_test.ts covers it.
+      breakerThreshold: 0,
       onError: (error, event) => this.errors.push([error, event]),
     });
   }

@@ -80,6 +80,9 @@ describe("registerPoolMetrics", () => {
       "db.client.connection.timeouts",
       "db.client.connection.use_time",
       "db.client.connection.wait_time",
+      "xpool.circuit.opens",
+      "xpool.circuit.rejections",
+      "xpool.circuit.state",
     ]);
     const expected = {
       "db.client.connection.count": ["{connection}", false],
