@@ -376,11 +376,15 @@ export class PoolCore {
     ) connector.connect(this.generation);
   }
 
-  /** The backoff ended: an open breaker sends its one probe, else connects resume. */
+  /**
+   * The backoff ended: an open breaker half-opens and sends its one probe
+   * (a connect still in flight from before it opened is the probe instead),
+   * else connects resume.
+   */
   #retry(): void {
     if (!this.breaker.probe()) return this.openForWaiters();
     this.#circuitChanged();
-    this.connector.connect(this.generation);
+    if (this.connector.connecting === 0) this.connector.connect(this.generation);
   }
 
   /** Tells `onError`; an opening fails the waiters, who would wait for nothing. */

@@ -173,6 +173,28 @@ describe("the circuit breaker in the pool", () => {
     await h.pool.close();
   });
 
+  it("lets a connect still in flight from before the breaker opened be the probe", async () => {
+    const h = harness({ breakerThreshold: 1, connectTimeout: 1_000 });
+    h.driver.connectGate = new Promise(() => {});
+    const first = observe(h.pool.getConnection());
+    h.driver.connectGate = undefined;
+    h.driver.failConnects(1, refused);
+    const second = observe(h.pool.getConnection());
+    await flush();
+    assert.equal(h.pool.getMetrics().circuitState, "open");
+    assert.equal(first.status, "rejected");
+    assert.equal(second.status, "rejected");
+    await h.clock.advanceAsync(50);
+    assert.equal(h.pool.getMetrics().circuitState, "halfOpen");
+    assert.equal(h.driver.connects, 2, "no second probe beside the hung connect");
+    assert.equal(h.pool.getMetrics().connecting, 1);
+    // The hung connect times out: it was the probe, so the breaker opens again.
+    await h.clock.advanceAsync(950);
+    assert.equal(h.pool.getMetrics().circuitState, "open");
+    assert.equal(h.pool.getMetrics().connecting, 0);
+    await h.pool.close();
+  });
+
   it("counts no failure while a connection is open", async () => {
     const h = harness({ breakerThreshold: 2, acquireTimeout: 60_000 });
     const held = await h.pool.getConnection();
