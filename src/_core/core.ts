@@ -252,7 +252,7 @@ export class PoolCore {
     this.counters.acquireCount++;
     const handle = new LentConnection(this.#lender, entry);
     if (origin !== undefined) this.leaks!.watch(entry, origin, handle);
-    // Replaces the idle connection just lent.
+    // Warming: the idle set may just have dropped below minIdleConns.
     if (this.options.minIdleConns > 0) this.openForWaiters();
     return handle;
   }
@@ -430,7 +430,8 @@ export class PoolCore {
     if (permanent && this.waiters.size > 0) this.waiters.rejectAll(error);
     else this.background.report(error, "connect");
     if (opened) this.#circuitChanged();
-    // The server may come back: waiters wait for the connector's next attempt, an open breaker probes on it.
+    // The server may come back: waiters wait for the connector's next attempt,
+    // and an open breaker sends its probe then.
     if (!permanent || breaker.refusing) this.connector.backOff();
   }
 
