@@ -29,6 +29,7 @@ export type { Driver, DriverConnection, QueryResult, ServerErrorKind } from "./s
 export { type Clock, systemClock, type TimerHandle } from "./src/clock.ts";
 export {
   AcquireTimeoutError,
+  CircuitOpenError,
   ConnectionAbandonedError,
   ConnectionLeakError,
   ConnectionReleasedError,
@@ -38,6 +39,7 @@ export {
   type PoolErrorCode,
   type PoolErrorEvent,
   PoolExhaustedError,
+  PoolNotReadyError,
   QueryTimeoutError,
   TransactionFinishedError,
   TransactionRolledBackError,

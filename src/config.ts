@@ -54,6 +54,16 @@ export interface PoolOptions {
    */
   maxIdleConns?: number;
   /**
+   * The fewest connections kept idle: the pool opens them in the background
+   * from its creation on, and again whenever one closes or is lent, within
+   * `maxOpenConns`, `maxConnecting` and the connect backoff; `connMaxIdleTime`
+   * never retires one below it. `pool.ready()` waits for them. An integer
+   * from 0 to `maxIdleConns`; 0 opens connections only on demand.
+   *
+   * @default {0}
+   */
+  minIdleConns?: number;
+  /**
    * Milliseconds after which a connection is retired: closed when idle, or
    * on release when in use. 0 means no limit.
    *
@@ -119,6 +129,17 @@ export interface PoolOptions {
    * @default {10}
    */
   maxPipeline?: number;
+  /**
+   * Connects failing in a row with no connection open that open the circuit
+   * breaker: callers are then refused at once with `CircuitOpenError`
+   * (waiting ones too) rather than waiting out `acquireTimeout`, while one
+   * probe connect at a time, on the backoff, checks whether the server is
+   * back; the first that succeeds closes it. An integer of at least 0; 0
+   * turns the breaker off.
+   *
+   * @default {5}
+   */
+  breakerThreshold?: number;
   /**
    * Milliseconds a caller may hold a connection before the pool reports it
    * to `onError` as a `"leak"`, once per loan, with the stack of its
@@ -201,7 +222,7 @@ export interface PoolOptions {
   /**
    * Told of failures that belong to no caller: `connect`, `healthCheck`,
    * `validation`, `reset`, `connectionLost`, `close`, `failover`, `leak`,
-   * `observer` (see {@linkcode PoolErrorEvent}).
+   * `observer`, `circuit` (see {@linkcode PoolErrorEvent}).
    *
    * They are counted in the metrics too. An error thrown by the hook is
    * ignored.

@@ -37,6 +37,10 @@
  *   `"validation"` or `"reset"`), and the connection was closed.
  * - `"CONNECTION_LOST"`: an idle connection closed on its own with no error
  *   from the driver; told to `onError` as `"connectionLost"`.
+ * - `"CIRCUIT_OPEN"`: the circuit breaker is open after `breakerThreshold`
+ *   failed connects; refused at once ({@linkcode CircuitOpenError}).
+ * - `"NOT_READY"`: `pool.ready()` failed to open its connections
+ *   ({@linkcode PoolNotReadyError}).
  *
  * A `ClusterPool`'s (from `@x/pool/cluster`):
  * - `"PRIMARY_READ_ONLY"`: the primary refuses writes (`PrimaryReadOnlyError`).
@@ -80,6 +84,8 @@ export type PoolErrorCode =
   | "CONNECTION_ABANDONED"
   | "CHECK_TIMEOUT"
   | "CONNECTION_LOST"
+  | "CIRCUIT_OPEN"
+  | "NOT_READY"
   | "PRIMARY_READ_ONLY"
   | "NO_PRIMARY"
   | "NO_HEALTHY_REPLICA"
@@ -109,6 +115,9 @@ export type PoolErrorCode =
  *   stack is that of the `getConnection()` call that took it.
  * - `"observer"`: a `PoolObserver` registered with
  *   `pool.observe()` threw; the pool went on.
+ * - `"circuit"`: the circuit breaker changed state (see `breakerThreshold`);
+ *   the error is a {@linkcode CircuitOpenError} whose message names the new
+ *   state and whose `cause` is the last connect failure.
  *
  * @example
  * ```ts
@@ -128,7 +137,8 @@ export type PoolErrorEvent =
   | "close"
   | "failover"
   | "leak"
-  | "observer";
+  | "observer"
+  | "circuit";
 
 /**
  * The base class of the pool's own errors.
@@ -439,6 +449,88 @@ export class QueryTimeoutError extends PoolError {
   constructor(timeout: number) {
     super("QUERY_TIMEOUT", `Cannot finish the statement: it ran longer than ${timeout} ms`);
     this.timeout = timeout;
+  }
+}
+
+/**
+ * Thrown at once by `getConnection`, `execute`, `beginTx` and `transaction`
+ * while the pool's circuit breaker is open (or half-open, probing), and to
+ * every caller waiting when it opens: `breakerThreshold` connects in a row
+ * failed with no connection open. Its `cause` is the last connect failure.
+ * Also told to `onError` as `"circuit"` on each change of state, with
+ * `state` set to the new one.
+ *
+ * @example
+ * ```ts
+ * import { CircuitOpenError } from "@x/pool";
+ *
+ * const error = new CircuitOpenError("open", { cause: new Error("connect ECONNREFUSED") });
+ * console.log(error.code, error.state); // "CIRCUIT_OPEN" "open"
+ * ```
+ */
+export class CircuitOpenError extends PoolError {
+  /** The breaker's state: `"open"` or `"halfOpen"` when refused; any, when told to `onError`. */
+  readonly state: "closed" | "open" | "halfOpen";
+
+  /**
+   * Creates the error.
+   *
+   * @param state The breaker's state.
+   * @param options The last connect failure, as `cause`.
+   */
+  constructor(state: "closed" | "open" | "halfOpen", options?: ErrorOptions) {
+    const cause = options?.cause;
+    super(
+      "CIRCUIT_OPEN",
+      (state === "closed"
+        ? "The circuit breaker closed: a connect succeeded"
+        : `Cannot get a connection: the circuit breaker is ${
+          state === "open" ? "open" : "half-open"
+        } after connects failed`) +
+        (cause === undefined ? "" : `; the last connect failed: ${describeCause(cause)}`),
+      options,
+    );
+    this.state = state;
+  }
+}
+
+/**
+ * Thrown by `pool.ready()` when its connections did not open: a connect
+ * failed for good (a wrong password), the circuit breaker opened, or its
+ * timeout ran out. Its `cause` is the last connect failure, when one
+ * happened.
+ *
+ * @example
+ * ```ts
+ * import { PoolNotReadyError } from "@x/pool";
+ *
+ * const error = new PoolNotReadyError(2, 0, { cause: new Error("password authentication failed") });
+ * console.log(error.code, error.wanted, error.opened); // "NOT_READY" 2 0
+ * ```
+ */
+export class PoolNotReadyError extends PoolError {
+  /** The connections `ready()` waited for: `max(1, minIdleConns)`. */
+  readonly wanted: number;
+  /** The connections open when it gave up. */
+  readonly opened: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param wanted The connections `ready()` waited for.
+   * @param opened The connections open when it gave up.
+   * @param options The last connect failure, as `cause`.
+   */
+  constructor(wanted: number, opened: number, options?: ErrorOptions) {
+    const cause = options?.cause;
+    super(
+      "NOT_READY",
+      `Pool not ready: ${opened} of ${wanted} connections opened` +
+        (cause === undefined ? "" : `; the last connect failed: ${describeCause(cause)}`),
+      options,
+    );
+    this.wanted = wanted;
+    this.opened = opened;
   }
 }
 

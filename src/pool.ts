@@ -25,6 +25,7 @@ import { acquireHistogram } from "./_core/histogram.ts";
 import { register } from "./_core/observers.ts";
 import { checkIdempotent, checkRetries, retryStatement, retryTransaction } from "./_core/retry.ts";
 import { changesSession } from "./_core/session_state.ts";
+import { whenReady } from "./_core/readiness.ts";
 
 /**
  * Options for one `getConnection()` call.
@@ -74,7 +75,8 @@ export class ConnectionPool implements AsyncDisposable {
   #closed: Promise<void> | undefined;
 
   /**
-   * Creates a pool. No connection opens until the first `getConnection()`.
+   * Creates a pool. No connection opens until the first `getConnection()`,
+   * unless `minIdleConns` asks for some: those open in the background.
    *
    * @param options The driver and limits; see {@linkcode PoolOptions}.
    * @throws {TypeError} An unknown option, an option of the wrong type, or no driver.
@@ -109,6 +111,8 @@ export class ConnectionPool implements AsyncDisposable {
    * @param options A timeout in place of `acquireTimeout`, and a signal to give up.
    * @returns A connection to `release()` when done.
    * @throws {PoolClosedError} When the pool is closed, or closes while waiting.
+   * @throws {CircuitOpenError} At once, while the circuit breaker is open
+   *   (see `breakerThreshold`), and when it opens while waiting.
    * @throws {AcquireTimeoutError} When none became free in time.
    * @throws {PoolExhaustedError} At once, when every connection is open and
    * `maxWaiting` callers already wait.
@@ -144,6 +148,40 @@ export class ConnectionPool implements AsyncDisposable {
     // Made here, in the caller's own frame (Bun's tail calls would drop it below).
     const origin = leaks === undefined ? undefined : new ConnectionLeakError(leaks.threshold);
     return this.#core.acquire(timeout, signal, origin);
+  }
+
+  /**
+   * Waits until `max(1, minIdleConns)` connections are open, opening them
+   * if need be: the fail-fast start of a server before it takes traffic.
+   *
+   * @param options A timeout in place of `acquireTimeout` (0: none), and a signal to give up.
+   * @throws {PoolNotReadyError} When a connect failed for good (a wrong
+   *   password), the circuit breaker opened or was open, or the timeout ran
+   *   out; its `cause` is the last connect failure.
+   * @throws {PoolClosedError} When the pool is closed, or closes while waiting.
+   *
+   * @example
+   * ```ts
+   * import { ConnectionPool, postgresDriver } from "@x/pool";
+   *
+   * const pool = new ConnectionPool({ driver: postgresDriver(Deno.env.get("DATABASE_URL")!), minIdleConns: 4 });
+   * await pool.ready({ timeout: 10_000 }); // 4 connections open, or it throws
+   * ```
+   */
+  ready(options?: AcquireOptions): Promise<void> {
+    const core = this.#core;
+    if (core.closing) {
+      return Promise.reject(new PoolClosedError("Cannot get ready: the pool is closed"));
+    }
+    let timeout = core.options.acquireTimeout;
+    try {
+      checkSignal("Cannot get ready", options?.signal);
+      if (options?.signal?.aborted) return Promise.reject(options.signal.reason);
+      timeout = validateDuration("Cannot get ready: timeout", options?.timeout, timeout);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return whenReady(core, timeout, options?.signal);
   }
 
   /**
@@ -345,6 +383,7 @@ export class ConnectionPool implements AsyncDisposable {
       connecting,
       checking: ledger.checking + ledger.validating,
       waiting: core.waiters.size,
+      circuitState: core.breaker.state,
       acquireTimeP50: core.acquireTimes.percentile(0.5),
       acquireTimeP99: core.acquireTimes.percentile(0.99),
       utilization: this.getUtilization(),

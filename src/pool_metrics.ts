@@ -36,6 +36,10 @@ export interface PoolCounters {
   connectionsCreated: number;
   /** Attempts to open a connection that failed or timed out. */
   connectErrors: number;
+  /** Times the circuit breaker opened from closed (see `breakerThreshold`). */
+  circuitOpens: number;
+  /** Calls refused, and waiters failed, with `CircuitOpenError`. */
+  circuitRejections: number;
   /** Connections closed on release because `maxIdleConns` were already idle. */
   maxIdleClosed: number;
   /** Connections closed after being idle for `connMaxIdleTime`. */
@@ -111,6 +115,13 @@ export interface PoolMetrics extends PoolCounters {
   checking: number;
   /** Callers waiting for a connection now. */
   waiting: number;
+  /**
+   * The circuit breaker: `"closed"` (connects and callers go through),
+   * `"open"` (callers are refused with `CircuitOpenError`) or `"halfOpen"`
+   * (refused too, while one probe connect is in flight). Always `"closed"`
+   * with `breakerThreshold` 0.
+   */
+  circuitState: "closed" | "open" | "halfOpen";
   /**
    * The median time from `getConnection()` to hand-out, in milliseconds,
    * over the pool's life; within 19% (bucket resolution). A hand-out from

@@ -15,6 +15,8 @@ export interface ConnectOutcomes {
   failed(error: unknown, generation: number): void;
   /** The backoff after a failure ended: connects may start again. */
   retry(): void;
+  /** An abandoned attempt's driver let go of its socket: its slot is free. */
+  freed(): void;
 }
 
 /**
@@ -33,6 +35,8 @@ export class Connector {
   readonly #clock: Clock;
   readonly #background: BackgroundWork;
   readonly #outcomes: ConnectOutcomes;
+  /** Of `connecting`, the attempts given up whose driver still holds a socket. */
+  abandoned = 0;
   /** Connect failures since the last success: the exponent of the backoff. */
   #failures = 0;
   /** Set while connects back off after a failure; fires the next attempt. */
@@ -89,9 +93,11 @@ export class Connector {
           // Given up at the deadline or on close(), but the driver still
           // holds its socket: it keeps its slot until the driver lets go, so
           // sockets never outnumber maxOpenConns.
+          this.abandoned++;
           const release = () => {
             this.connecting--;
-            this.#outcomes.retry();
+            this.abandoned--;
+            this.#outcomes.freed();
           };
           own.then(release, release);
         }

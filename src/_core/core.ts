@@ -12,6 +12,7 @@ import type { PoolObserver } from "../observer.ts";
 import type { PoolCounters } from "../pool_metrics.ts";
 import { BackgroundWork } from "./background.ts";
 import { checkOut } from "./checks.ts";
+import { CircuitBreaker } from "./circuit_breaker.ts";
 import { Connector } from "./connector.ts";
 import { zeroCounters } from "./counters.ts";
 import { PoolEntry } from "./entry.ts";
@@ -25,6 +26,7 @@ import { ServerCheck } from "./server_check.ts";
 import { Validator } from "./validation.ts";
 import { Waiter } from "./wait_queue.ts";
 import { WaitingLine } from "./waiting_line.ts";
+import { Warming } from "./warming.ts";
 
 /** Counters of connections retired by a limit. */
 export type LimitCounter =
@@ -47,6 +49,8 @@ export class PoolCore {
   readonly waiters: WaitingLine;
   readonly connector: Connector;
   readonly counters: PoolCounters = zeroCounters();
+  readonly breaker: CircuitBreaker;
+  readonly warming: Warming;
   readonly acquireTimes = new LatencyHistogram();
   /** Told of each timing as it happens; usually none, so every hand-off checks the length first. */
   readonly observers: PoolObserver[] = [];
@@ -72,8 +76,11 @@ export class PoolCore {
       connected: (connection, generation, startedAt) =>
         this.#connected(connection, generation, startedAt),
       failed: (error, generation) => this.#connectFailed(error, generation),
-      retry: () => this.openForWaiters(),
+      retry: () => this.#retry(),
+      freed: () => this.breaker.state === "halfOpen" ? this.#probe() : this.openForWaiters(),
     });
+    this.breaker = new CircuitBreaker(options.breakerThreshold, this.counters);
+    this.warming = new Warming(options.minIdleConns, clock, () => this.ledger.all.size);
     this.waiters = new WaitingLine(
       clock,
       this.counters,
@@ -108,6 +115,7 @@ export class PoolCore {
         },
       );
     }
+    this.openForWaiters();
   }
 
   /**
@@ -172,8 +180,11 @@ export class PoolCore {
   expiry(entry: PoolEntry, now: number): LimitCounter | undefined {
     if (entry.driverConnection.closed) return "connectionsLost";
     if (now >= entry.expiresAt) return "maxLifetimeClosed";
-    const maxIdleTime = this.options.connMaxIdleTime;
-    if (maxIdleTime > 0 && now - entry.lastUsedAt >= maxIdleTime) return "maxIdleTimeClosed";
+    const { connMaxIdleTime: maxIdleTime, minIdleConns } = this.options;
+    if (
+      maxIdleTime > 0 && now - entry.lastUsedAt >= maxIdleTime &&
+      this.ledger.idle.length > minIdleConns
+    ) return "maxIdleTimeClosed";
     return undefined;
   }
 
@@ -228,6 +239,7 @@ export class PoolCore {
     this.waiters.rejectAll(
       new PoolClosedError("Cannot get a connection: the pool closed while waiting"),
     );
+    this.warming.rejectAll(new PoolClosedError("Cannot get ready: the pool closed while waiting"));
     this.background.abortAll(new PoolClosedError("Cannot finish: the pool is closing"));
     const { ledger } = this;
     while (ledger.idle.length > 0) this.retire(ledger.idle[ledger.idle.length - 1]);
@@ -258,6 +270,8 @@ export class PoolCore {
     this.counters.acquireCount++;
     const handle = new LentConnection(this.#lender, entry);
     if (origin !== undefined) this.leaks!.watch(entry, origin, handle);
+    // Warming: the idle set may just have dropped below minIdleConns.
+    if (this.options.minIdleConns > 0) this.openForWaiters();
     return handle;
   }
 
@@ -275,10 +289,12 @@ export class PoolCore {
   /** Whether a caller must be refused rather than queued: see `maxWaiting`. */
   full(): boolean {
     // A connection being validated will serve a waiter, like one being opened.
-    return this.waiters.size >= this.options.maxWaiting + this.ledger.validating && this.atMost();
+    return this.breaker.refusing ||
+      this.waiters.size >= this.options.maxWaiting + this.ledger.validating && this.atMost();
   }
 
   refuse(): Promise<never> {
+    if (this.breaker.refusing) return Promise.reject(this.breaker.refuse());
     this.counters.acquireRejections++;
     return Promise.reject(new PoolExhaustedError(this.options.maxWaiting));
   }
@@ -342,19 +358,57 @@ export class PoolCore {
     );
   }
 
-  /** Opens connections for waiters that no connect in flight will serve, unless backing off. */
+  /**
+   * Opens connections for waiters that no connect in flight will serve, and
+   * those warming wants, unless backing off or the circuit breaker is not closed.
+   */
   openForWaiters(): void {
     const { maxOpenConns, maxConnecting } = this.options;
     const { ledger, connector } = this;
+    const wanted = this.waiters.size +
+      this.warming.wanted(ledger.idle.length + ledger.checking, ledger.all.size);
     while (
-      !this.closing && !connector.backingOff && this.waiters.size > this.coming() &&
+      !this.closing && !connector.backingOff && !this.breaker.refusing && wanted > this.coming() &&
       ledger.all.size + connector.connecting < maxOpenConns &&
       connector.connecting < maxConnecting
     ) connector.connect(this.generation);
   }
 
+  /**
+   * The backoff ended: an open breaker half-opens and sends its one probe
+   * (a connect still in flight from before it opened is the probe instead),
+   * else connects resume.
+   */
+  #retry(): void {
+    if (!this.breaker.probe()) return this.openForWaiters();
+    this.#circuitChanged();
+    this.#probe();
+  }
+
+  /**
+   * Sends the half-open breaker's probe, unless a live connect is already it
+   * or abandoned ones hold every slot (the first to let go sends it).
+   */
+  #probe(): void {
+    const { connector } = this;
+    if (
+      !this.closing && connector.connecting === connector.abandoned &&
+      this.ledger.all.size + connector.connecting < this.options.maxOpenConns
+    ) connector.connect(this.generation);
+  }
+
+  /** Tells `onError`; an opening fails the waiters, who would wait for nothing. */
+  #circuitChanged(): void {
+    const error = this.breaker.error();
+    this.background.report(error, "circuit");
+    if (this.breaker.state !== "open" || this.waiters.size === 0) return;
+    this.counters.circuitRejections += this.waiters.size;
+    this.waiters.rejectAll(error);
+  }
+
   #connected(connection: DriverConnection, generation: number, startedAt: number): void {
     if (this.closing) return this.background.close(connection);
+    if (this.breaker.succeeded()) this.#circuitChanged();
     const now = this.clock.now();
     if (this.observers.length !== 0) this.#notify("connected", now - startedAt);
     // Several round trips: an estimate on the high side until pings are timed.
@@ -371,6 +425,7 @@ export class PoolCore {
     this.counters.connectionsCreated++;
     connection.onClose((error) => this.#lost(entry, error));
     this.recycle(entry, now);
+    this.warming.connected();
     this.openForWaiters();
   }
 
@@ -378,16 +433,18 @@ export class PoolCore {
     if (this.closing) return;
     this.noteError(generation, error, false);
     this.counters.connectErrors++;
-    if (!(this.options.driver.canRetryConnect?.(error) ?? true)) {
-      // A bad password or a missing database fails every waiter now, not at
-      // its timeout; a later caller tries once more.
-      if (this.waiters.size === 0) this.background.report(error, "connect");
-      else this.waiters.rejectAll(error);
-      return;
-    }
-    // The server may come back: waiters keep waiting for the connector's next attempt.
-    this.background.report(error, "connect");
-    this.connector.backOff();
+    const permanent = !(this.options.driver.canRetryConnect?.(error) ?? true);
+    const { breaker } = this;
+    const opened = breaker.failed(error, this.ledger.all.size === 0);
+    this.warming.failed(error, permanent || breaker.refusing);
+    // A bad password or a missing database fails every waiter now, not at
+    // its timeout; a later caller tries once more.
+    if (permanent && this.waiters.size > 0) this.waiters.rejectAll(error);
+    else this.background.report(error, "connect");
+    if (opened) this.#circuitChanged();
+    // The server may come back: waiters wait for the connector's next attempt,
+    // and an open breaker sends its probe then.
+    if (!permanent || breaker.refusing) this.connector.backOff();
   }
 
   /** Called by the driver when a connection closes, whoever closed it. */

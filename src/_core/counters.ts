@@ -11,6 +11,8 @@ export function zeroCounters(): PoolCounters {
     pipelinedStatements: 0,
     connectionsCreated: 0,
     connectErrors: 0,
+    circuitOpens: 0,
+    circuitRejections: 0,
     maxIdleClosed: 0,
     maxIdleTimeClosed: 0,
     maxLifetimeClosed: 0,

@@ -10,6 +10,7 @@ export interface ResolvedPoolOptions {
   name: string;
   maxOpenConns: number;
   maxIdleConns: number;
+  minIdleConns: number;
   connMaxLifetime: number;
   connMaxLifetimeJitter: number;
   connMaxIdleTime: number;
@@ -23,6 +24,7 @@ export interface ResolvedPoolOptions {
   maxWaiting: number;
   maxConnecting: number;
   maxPipeline: number;
+  breakerThreshold: number;
   leakDetectionThreshold: number;
   resetOnReadOnly: boolean;
   resetSession: boolean | "auto";
@@ -58,9 +60,11 @@ const KNOWN_OPTIONS = new Set<string>([
   "name",
   "maxOpenConns",
   "maxIdleConns",
+  "minIdleConns",
   "maxWaiting",
   "maxConnecting",
   "maxPipeline",
+  "breakerThreshold",
   "resetOnReadOnly",
   "resetSession",
   "connMaxLifetimeJitter",
@@ -110,6 +114,12 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
       `Cannot create pool: maxIdleConns (${maxIdleConns}) exceeds maxOpenConns (${maxOpenConns})`,
     );
   }
+  const minIdleConns = size(options, "minIdleConns", 0, 0);
+  if (minIdleConns > maxIdleConns) {
+    throw new RangeError(
+      `Cannot create pool: minIdleConns (${minIdleConns}) exceeds maxIdleConns (${maxIdleConns})`,
+    );
+  }
   const durations = {} as Record<keyof typeof DURATION_DEFAULTS, number>;
   for (const [name, fallback] of Object.entries(DURATION_DEFAULTS)) {
     durations[name as keyof typeof DURATION_DEFAULTS] = validateDuration(
@@ -136,16 +146,19 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
   const resetSession = sessionReset(options.resetSession, driver.sharesSessions === true);
   const maxConnecting = size(options, "maxConnecting", 4, 1);
   const maxPipeline = size(options, "maxPipeline", 10, 0);
+  const breakerThreshold = size(options, "breakerThreshold", 5, 0);
   return {
     driver,
     name,
     maxOpenConns,
     maxIdleConns,
+    minIdleConns,
     ...durations,
     connMaxLifetimeJitter,
     maxWaiting,
     maxConnecting,
     maxPipeline,
+    breakerThreshold,
     resetOnReadOnly,
     resetSession,
     onError,
@@ -193,7 +206,14 @@ export function validateDuration(subject: string, value: unknown, fallback: numb
 
 function size(
   options: PoolOptions,
-  name: "maxOpenConns" | "maxIdleConns" | "maxWaiting" | "maxConnecting" | "maxPipeline",
+  name:
+    | "maxOpenConns"
+    | "maxIdleConns"
+    | "minIdleConns"
+    | "maxWaiting"
+    | "maxConnecting"
+    | "maxPipeline"
+    | "breakerThreshold",
   fallback: number,
   min: number,
 ): number {

@@ -11,6 +11,7 @@ import type { Clock } from "../clock.ts";
 import type { PoolConnection } from "../connection.ts";
 import {
   AcquireTimeoutError,
+  CircuitOpenError,
   ConnectTimeoutError,
   PoolError,
   QueryTimeoutError,
@@ -64,7 +65,7 @@ export function acquireFromReplica(
  * - No connection came (`connection` false): the wait was ended by
  *   {@linkcode acquireFromReplica}, or it timed out with a failed connect as
  *   its cause, or a connect failed outright (the driver's error, or
- *   `ConnectTimeoutError`). The pool's other refusals (closed, `maxWaiting`
+ *   `ConnectTimeoutError`), or the pool's circuit breaker is open. The pool's other refusals (closed, `maxWaiting`
  *   reached, a timeout with no failed connect) mean load, not an outage.
  *   Nothing was sent, so running the read elsewhere is safe.
  * - The connection broke under the statement (`lost`: the pool retired it
@@ -82,7 +83,8 @@ export function replicaUnreachable(error: unknown, connection: boolean, lost: bo
   if (!connection) {
     if (error instanceof AcquireTimeoutError) return error.cause !== undefined;
     if (error instanceof PoolError) {
-      return error.code === REPLICA_UNREACHABLE || error instanceof ConnectTimeoutError;
+      return error.code === REPLICA_UNREACHABLE || error instanceof ConnectTimeoutError ||
+        error instanceof CircuitOpenError;
     }
     return true;
   }

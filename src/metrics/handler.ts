@@ -121,8 +121,13 @@ export type MetricsSource = ConnectionPool | ClusterPool;
  *   `xpool_waits_total`, `xpool_acquire_timeouts_total`,
  *   `xpool_connections_created_total`, `xpool_connections_closed_total` (by
  *   `reason`: `max_idle`, `max_idle_time`, `max_lifetime`, `lost`, `reset`)
- *   and `xpool_health_checks_total` (by `result`: `passed`, `failed`); and
- *   the histogram `xpool_acquire_duration_seconds`. Every sample carries a
+ *   `xpool_health_checks_total` (by `result`: `passed`, `failed`),
+ *   `xpool_connect_errors_total` and `xpool_leaks_total` (by `kind`:
+ *   `detected`, `reclaimed`); the gauge `xpool_utilization_ratio` (0 to 1,
+ *   over the last 10 s); the circuit breaker's gauge `xpool_circuit_state`
+ *   (by `state`: `closed`, `open`, `half_open`; 1 for the current one) and
+ *   counters `xpool_circuit_opens_total` and `xpool_circuit_rejections_total`;
+ *   and the histogram `xpool_acquire_duration_seconds`. Every sample carries a
  *   `pool` label with the pool's name. A cluster's members carry a `role`
  *   label too (`primary`, `replica`), and add the gauges
  *   `xpool_cluster_member_healthy` (1 or 0), `xpool_cluster_replication_lag_seconds`
@@ -344,6 +349,45 @@ const FAMILIES: readonly Family[] = [
     [',result="passed"', m.healthChecksPassed],
     [',result="failed"', m.healthChecksFailed],
   ]),
+  counter(
+    "connect_errors_total",
+    "Connects that failed or timed out.",
+    (m) => one(m.connectErrors),
+  ),
+  counter(
+    "leaks_total",
+    "Loans held past leakDetectionThreshold, and handles lost unreleased.",
+    (m) => [
+      [',kind="detected"', m.leaksDetected],
+      [',kind="reclaimed"', m.leaksReclaimed],
+    ],
+  ),
+  {
+    name: "xpool_utilization_ratio",
+    type: "gauge",
+    help: "Share of open-connection time in use over the last 10 s, from 0 to 1.",
+    samples: (m) => one(m.utilization / 100),
+  },
+  {
+    name: "xpool_circuit_state",
+    type: "gauge",
+    help: "The circuit breaker's state: 1 for the current one, 0 for the others.",
+    samples: (m) => [
+      [',state="closed"', m.circuitState === "closed" ? 1 : 0],
+      [',state="open"', m.circuitState === "open" ? 1 : 0],
+      [',state="half_open"', m.circuitState === "halfOpen" ? 1 : 0],
+    ],
+  },
+  counter(
+    "circuit_opens_total",
+    "Times the circuit breaker opened from closed.",
+    (m) => one(m.circuitOpens),
+  ),
+  counter(
+    "circuit_rejections_total",
+    "Calls refused with CircuitOpenError.",
+    (m) => one(m.circuitRejections),
+  ),
 ];
 
 function gauge(name: string, help: string, value: (m: PoolMetrics) => number): Family {

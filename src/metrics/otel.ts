@@ -142,6 +142,9 @@ export interface BatchObservation {
  */
 const SECONDS_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10] as const;
 
+/** Each breaker state, and its name in the `xpool.circuit.state` attribute. */
+const CIRCUIT_STATES = [["closed", "closed"], ["open", "open"], ["halfOpen", "half_open"]] as const;
+
 // Compile-time proof that every Meter is a PoolMetricsMeter.
 const _everyMeterFits = (meter: Meter): PoolMetricsMeter => meter;
 
@@ -172,8 +175,17 @@ const _everyMeterFits = (meter: Meter): PoolMetricsMeter => meter;
  * - `db.client.connection.create_time` (histogram, `s`): how long each
  *   connect took.
  *
+ * And the circuit breaker's, which the conventions do not name:
+ *
+ * - `xpool.circuit.state` (up-down counter, `{state}`), by
+ *   `xpool.circuit.state`: 1 for the current state (`closed`, `open`,
+ *   `half_open`), 0 for the others.
+ * - `xpool.circuit.opens` (counter, `{open}`): times it opened from closed.
+ * - `xpool.circuit.rejections` (counter, `{request}`): calls refused with
+ *   `CircuitOpenError`.
+ *
  * Not reported: `db.client.connection.idle.max` and `idle.min` (the pool's
- * `maxIdleConns` is in its options, and it keeps no minimum).
+ * `maxIdleConns` and `minIdleConns` are in its options).
  *
  * The gauges and counters are read at each collection, one `getMetrics()`
  * per pool; the histograms are recorded as events happen, through
@@ -250,7 +262,31 @@ export function registerPoolMetrics(
     unit: "{retry}",
     valueType: 0,
   });
-  const observables = [count, max, pending, timeouts, retries];
+  const circuitState = meter.createObservableUpDownCounter("xpool.circuit.state", {
+    description: "The circuit breaker's state: 1 for the current one, 0 for the others.",
+    unit: "{state}",
+    valueType: 0,
+  });
+  const circuitOpens = meter.createObservableCounter("xpool.circuit.opens", {
+    description: "The number of times the circuit breaker opened from closed.",
+    unit: "{open}",
+    valueType: 0,
+  });
+  const circuitRejections = meter.createObservableCounter("xpool.circuit.rejections", {
+    description: "The number of calls refused because the circuit breaker was open.",
+    unit: "{request}",
+    valueType: 0,
+  });
+  const observables = [
+    count,
+    max,
+    pending,
+    timeouts,
+    circuitState,
+    circuitOpens,
+    circuitRejections,
+    retries,
+  ];
   const waitTime = meter.createHistogram("db.client.connection.wait_time", {
     description: "The time it took to obtain an open connection from the pool.",
     unit: "s",
@@ -291,6 +327,14 @@ export function registerPoolMetrics(
       result.observe(pending, m.waiting, poolName);
       result.observe(timeouts, m.acquireTimeouts, poolName);
       result.observe(retries, m.retries, poolName);
+      for (const [state, name] of CIRCUIT_STATES) {
+        result.observe(circuitState, m.circuitState === state ? 1 : 0, {
+          ...poolName,
+          "xpool.circuit.state": name,
+        });
+      }
+      result.observe(circuitOpens, m.circuitOpens, poolName);
+      result.observe(circuitRejections, m.circuitRejections, poolName);
     }
   };
   meter.addBatchObservableCallback(callback, observables);

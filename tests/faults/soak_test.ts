@@ -189,6 +189,8 @@ describe("soak", () => {
               }
               // A refusal comes back at once: back off, as a client would, instead of spinning.
               if (kind === "POOL_EXHAUSTED") await sleep(between(rand, 5, 25));
+              // An open breaker refuses at once until its next probe, up to 5 s away: back off longer.
+              if (kind === "CIRCUIT_OPEN") await sleep(between(rand, 100, 300));
             }
             tally.ops++;
           }
@@ -225,8 +227,9 @@ describe("soak", () => {
         await proxy.refuse(false);
         await waitFor("the pool to quiesce", () => {
           const metrics = pool.getMetrics();
+          // An open circuit breaker closes at its next probe, at most 5 s after the heal.
           return metrics.inUse === 0 && metrics.waiting === 0 && metrics.connecting === 0 &&
-            metrics.checking === 0;
+            metrics.checking === 0 && metrics.circuitState === "closed";
         }, 10_000);
         await assertNoLeaks(pool, { admin: db, applicationName: APP, proxy, deadlineMs: 10_000 });
         const metrics = pool.getMetrics();

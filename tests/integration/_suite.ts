@@ -325,6 +325,15 @@ export function integrationSuite(target: IntegrationTarget): void {
       }
     });
 
+    test("opens minIdleConns connections for ready(), counted at the endpoint, and refills after a loan", async () => {
+      const pool = openPool({ minIdleConns: 3 });
+      await pool.ready({ timeout: 20_000 });
+      assert.equal(await sessions(), 3);
+      await pool.execute("select 1");
+      // The one lent was replaced: the check after each test matches them with the endpoint's.
+      await waitFor("three idle again", () => pool.getMetrics().idle >= 3);
+    });
+
     test("retires every connection when the server turns read-only, with resetOnReadOnly", async () => {
       const pool = openPool({ resetOnReadOnly: true });
       await Promise.all([pool.execute("select 1"), pool.execute("select pg_sleep(0.01)")]);

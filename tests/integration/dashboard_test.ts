@@ -5,7 +5,8 @@
  * elsewhere; an unreachable server, which it must show as disconnected and
  * then resume; health-check failures, drawn as bars; and per-poll acquire
  * percentiles, which must show a burst the lifetime ones hide, leave gaps
- * where nothing was acquired and mark what lies past the last bound. Leaves screenshots
+ * where nothing was acquired and mark what lies past the last bound; and an
+ * open circuit breaker beside its pool's name. Leaves screenshots
  * (`dashboard.png`, `dashboard-dark.png`, `dashboard-health.png`,
  * `dashboard-burst.png`, `dashboard-open-bucket.png`) in
  * `$X_POOL_ARTIFACTS`, else `artifacts/`. Without Chromium the tests fail.
@@ -18,7 +19,7 @@ import { ConnectionPool, postgresDriver } from "../../mod.ts";
 import { ClusterPool } from "../../src/cluster/mod.ts";
 import { metricsHandler, type PoolJson } from "../../src/metrics/mod.ts";
 import { openPage, serve } from "../support/browser.ts";
-import { admin, startPostgres, type TestPostgres, waitFor } from "../support/postgres.ts";
+import { admin, freePort, startPostgres, type TestPostgres, waitFor } from "../support/postgres.ts";
 import { serverControl } from "../support/server_control.ts";
 import {
   drawn,
@@ -382,4 +383,38 @@ describe("the dashboard in headless Chromium", () => {
       }
     },
   );
+
+  it("shows an open circuit breaker beside its pool's name, and nothing for a closed one", {
+    timeout: 60_000,
+  }, async () => {
+    const up = new ConnectionPool({ driver: postgresDriver(server.url), name: "up" });
+    const down = new ConnectionPool({
+      driver: postgresDriver({ ...server.options, port: await freePort() }),
+      name: "down",
+      breakerThreshold: 1,
+      onError: () => {},
+    });
+    try {
+      await up.execute("select 1");
+      await assert.rejects(down.getConnection(), { code: "CIRCUIT_OPEN" });
+      await withDashboard([up, down], async ({ page }) => {
+        await drawn(page, ["up", "down"], 2);
+        const standing = () =>
+          evaluate(
+            page,
+            `Object.fromEntries([...document.querySelectorAll("section.pool")].map((s) => { const n = s.querySelector(".standing"); return [s.dataset.pool, [n.textContent, n.dataset.healthy]]; }))`,
+          ) as Promise<Record<string, [string, string]>>;
+        await waitFor("the breaker shown", async () => {
+          const shown = await standing();
+          return shown.down?.[0].startsWith("circuit ") === true;
+        }, STEP_TIMEOUT_MS);
+        const shown = await standing();
+        assert.match(shown.down[0], /^circuit (open|half-open, probing)$/);
+        assert.equal(shown.down[1], "false");
+        assert.deepEqual(shown.up, ["", "true"]);
+      });
+    } finally {
+      await Promise.all([up.close(), down.close()]);
+    }
+  });
 });

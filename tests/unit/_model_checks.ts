@@ -257,6 +257,8 @@ function checkErrors(model: ModelState): void {
       e instanceof ConnectionLeakError && e.threshold === model.config.leakDetectionThreshold,
     // The model registers no observer.
     observer: () => false,
+    // The model's pool has no circuit breaker.
+    circuit: () => false,
   };
   const checkTimedOut = (e: unknown) =>
     model.pingsHung && e instanceof PoolError && e.code === "CHECK_TIMEOUT";

@@ -136,6 +136,8 @@ export class ModelState {
       ...(jitter ? {} : { connMaxLifetimeJitter: 0 }),
       ...(maxWaiting === undefined ? {} : { maxWaiting }),
       ...(maxConnecting === undefined ? {} : { maxConnecting }),
+      // The model does not predict the circuit breaker; circuit_breaker_test.ts covers it.
+      breakerThreshold: 0,
       onError: (error, event) => this.errors.push([error, event]),
     });
   }

@@ -41,4 +41,35 @@ describe("abandoned connects", () => {
     await pool.close();
     assert.equal(fakes.live, 0);
   });
+
+  it("probes a half-open breaker with a live connect, not one given up whose driver still holds it", async () => {
+    const fakes = new FakeDriver();
+    const clock = new ManualClock();
+    const held = Promise.withResolvers<never>();
+    let calls = 0;
+    const pool = new ConnectionPool({
+      driver: {
+        // The first connect ignores its signal, until the test lets it fail.
+        connect: (signal) => ++calls === 1 ? held.promise : fakes.connect(signal),
+      },
+      clock,
+      maxOpenConns: 2,
+      connectTimeout: 100,
+      breakerThreshold: 1,
+      healthInterval: 0,
+    });
+    const first = observe(pool.getConnection());
+    await clock.advanceAsync(100);
+    assert.equal(first.status, "rejected");
+    assert.equal(pool.getMetrics().circuitState, "open");
+    await clock.advanceAsync(5_000);
+    assert.equal(calls, 2, "one probe beside the abandoned connect");
+    assert.equal(pool.getMetrics().circuitState, "closed");
+    const second = await pool.getConnection();
+    second.release();
+    assert.equal(pool.getMetrics().connecting, 1, "the abandoned connect still holds its slot");
+    held.reject(new Error("socket closed"));
+    await pool.close();
+    assert.equal(pool.getMetrics().connecting, 0);
+  });
 });

@@ -59,6 +59,23 @@ describe("ClusterPool read failover", () => {
     await cluster.close();
   });
 
+  it("retries on the other replica at once when the chosen one's circuit breaker is open", async () => {
+    const { cluster, primary, replicas, errors, clock } = setUp({}, 2);
+    await flush();
+    stopServer(replicas[0]);
+    // The replica's own pool opens its breaker after 5 failed connects (0 to 750 ms), before any probe.
+    const waiter = observe(replicas[0].pool.getConnection());
+    await clock.advanceAsync(750);
+    assert.equal((waiter.reason as PoolError | undefined)?.code, "CIRCUIT_OPEN");
+    assert.equal(cluster.members()[1].healthy, true, "no probe has run yet");
+    const read = observe(cluster.executeRead("select 'a'"));
+    await flush();
+    assert.equal(read.status, "fulfilled", "at once, with no wait on the open breaker");
+    assert.deepEqual(ranOn([primary, ...replicas], "select 'a'"), ["replica-2"]);
+    assert.deepEqual(failovers(errors), [["REPLICA_UNREACHABLE", "replica-1"]]);
+    await cluster.close();
+  });
+
   it("retries a read whose connection dies under it, on the other replica and then the primary", async () => {
     const { cluster, primary, replicas, errors } = setUp({}, 2);
     await flush();

@@ -84,6 +84,7 @@ describe("pool options", () => {
       name: "orders",
       maxOpenConns: 1,
       maxIdleConns: 1,
+      minIdleConns: 1,
       connMaxLifetime: 0,
       connMaxIdleTime: MAX_TIMER_MS,
       healthInterval: 0,
@@ -97,6 +98,7 @@ describe("pool options", () => {
       maxWaiting: 0,
       maxConnecting: 1,
       maxPipeline: 0,
+      breakerThreshold: 0,
       resetOnReadOnly: true,
       resetSession: true,
       onError,
@@ -107,6 +109,7 @@ describe("pool options", () => {
       name: "orders",
       maxOpenConns: 1,
       maxIdleConns: 1,
+      minIdleConns: 1,
       connMaxLifetime: 0,
       connMaxIdleTime: MAX_TIMER_MS,
       healthInterval: 0,
@@ -120,6 +123,7 @@ describe("pool options", () => {
       maxWaiting: 0,
       maxConnecting: 1,
       maxPipeline: 0,
+      breakerThreshold: 0,
       resetOnReadOnly: true,
       resetSession: true,
       onError,
@@ -159,6 +163,31 @@ describe("pool options", () => {
   it("refuses maxIdleConns above the default maxOpenConns", () => {
     assertRefused({ maxIdleConns: 11 }, RangeError, "maxIdleConns (11)", "maxOpenConns (10)");
   });
+
+  it("defaults minIdleConns to 0 and breakerThreshold to 5", () => {
+    const resolved = resolvePoolOptions({ driver });
+    assert.equal(resolved.minIdleConns, 0);
+    assert.equal(resolved.breakerThreshold, 5);
+  });
+
+  it("refuses minIdleConns above maxIdleConns with a RangeError showing both values", () => {
+    assert.throws(
+      () => create({ maxOpenConns: 10, maxIdleConns: 4, minIdleConns: 5 }),
+      new RangeError("Cannot create pool: minIdleConns (5) exceeds maxIdleConns (4)"),
+    );
+  });
+
+  it("refuses minIdleConns above the default maxIdleConns, which is maxOpenConns", () => {
+    assertRefused({ maxOpenConns: 3, minIdleConns: 4 }, RangeError, "minIdleConns (4)", "(3)");
+  });
+
+  for (const name of ["minIdleConns", "breakerThreshold"]) {
+    for (const [value, error, shown] of BAD_SIZES) {
+      it(`refuses ${name} of ${shown} with a ${error.name} naming both`, () => {
+        assertRefused({ [name]: value }, error, name, `got ${shown}`);
+      });
+    }
+  }
 
   for (const name of DURATIONS) {
     for (const [value, error, shown] of BAD_DURATIONS) {

@@ -49,6 +49,8 @@ describe("the error codes", () => {
       new errors.ConnectionLeakError(1),
       new errors.ConnectionAbandonedError(),
       new errors.QueryTimeoutError(1),
+      new errors.CircuitOpenError("open"),
+      new errors.PoolNotReadyError(1, 0),
       new clusterErrors.PrimaryReadOnlyError("primary"),
       new clusterErrors.NoHealthyReplicaError(2),
       new clusterErrors.ReplicationLagError("replica", 2, 1),

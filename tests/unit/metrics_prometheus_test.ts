@@ -106,6 +106,52 @@ describe("metricsHandler at /metrics", () => {
     held.release();
   });
 
+  it("serves the circuit breaker's state, openings and refusals, and connect errors", async () => {
+    const h = harness({ name: "cb", breakerThreshold: 2 });
+    const refused = new Error("connect ECONNREFUSED");
+    h.driver.failConnects(2, refused);
+    const families = async () => await scrape(metricsHandler(h.pool));
+    const states = async () => {
+      const scraped = await families();
+      assert.equal(scraped.get("xpool_circuit_state")?.type, "GAUGE");
+      return ["closed", "open", "half_open"].map((state) =>
+        value(scraped, "xpool_circuit_state", { pool: "cb", state })
+      );
+    };
+    assert.deepEqual(await states(), [1, 0, 0]);
+    const waiter = observe(h.pool.getConnection());
+    await h.clock.advanceAsync(50);
+    assert.equal(waiter.status, "rejected");
+    assert.deepEqual(await states(), [0, 1, 0]);
+    await assert.rejects(h.pool.getConnection());
+    h.driver.connectGate = new Promise(() => {});
+    await h.clock.advanceAsync(100);
+    assert.deepEqual(await states(), [0, 0, 1]);
+    const scraped = await families();
+    assert.equal(scraped.get("xpool_circuit_opens_total")?.type, "COUNTER");
+    assert.equal(value(scraped, "xpool_circuit_opens_total", { pool: "cb" }), 1);
+    assert.equal(value(scraped, "xpool_circuit_rejections_total", { pool: "cb" }), 2);
+    assert.equal(value(scraped, "xpool_connect_errors_total", { pool: "cb" }), 2);
+    await h.pool.close();
+  });
+
+  it("serves utilization as a ratio and leaks by kind", async () => {
+    const h = harness({ name: "u", leakDetectionThreshold: 1_000 });
+    const held = await h.pool.getConnection();
+    await h.clock.advanceAsync(5_000);
+    const scraped = await scrape(metricsHandler(h.pool));
+    assert.equal(scraped.get("xpool_utilization_ratio")?.type, "GAUGE");
+    assert.equal(
+      value(scraped, "xpool_utilization_ratio", { pool: "u" }),
+      h.pool.getUtilization() / 100,
+    );
+    assert.ok(h.pool.getUtilization() > 0);
+    assert.equal(value(scraped, "xpool_leaks_total", { pool: "u", kind: "detected" }), 1);
+    assert.equal(value(scraped, "xpool_leaks_total", { pool: "u", kind: "reclaimed" }), 0);
+    held.release();
+    await h.pool.close();
+  });
+
   it("counts pipelined statements", async () => {
     const h = harness({ name: "piped", maxOpenConns: 1 });
     h.driver.pipelinable = () => true;

@@ -80,6 +80,9 @@ describe("registerPoolMetrics", () => {
       "db.client.connection.timeouts",
       "db.client.connection.use_time",
       "db.client.connection.wait_time",
+      "xpool.circuit.opens",
+      "xpool.circuit.rejections",
+      "xpool.circuit.state",
       "xpool.retries",
     ]);
     const expected = {
@@ -119,6 +122,32 @@ describe("registerPoolMetrics", () => {
     assert.deepEqual(points(after, "db.client.connection.pending_requests"), {
       [`${NAME}=main`]: 0,
     });
+    await h.pool.close();
+  });
+
+  it("reports the circuit breaker's state, openings and refusals", async () => {
+    const h = harness({ name: "cb", breakerThreshold: 1 });
+    const { meter, collect } = setup();
+    registerPoolMetrics(meter, h.pool);
+    const state = (metrics: Map<string, MetricData>) => points(metrics, "xpool.circuit.state");
+    assert.deepEqual(state(await collect()), {
+      [`${NAME}=cb,xpool.circuit.state=closed`]: 1,
+      [`${NAME}=cb,xpool.circuit.state=half_open`]: 0,
+      [`${NAME}=cb,xpool.circuit.state=open`]: 0,
+    });
+    h.driver.failConnects(1);
+    await assert.rejects(h.pool.getConnection());
+    await assert.rejects(h.pool.getConnection());
+    const metrics = await collect();
+    assert.deepEqual(state(metrics), {
+      [`${NAME}=cb,xpool.circuit.state=closed`]: 0,
+      [`${NAME}=cb,xpool.circuit.state=half_open`]: 0,
+      [`${NAME}=cb,xpool.circuit.state=open`]: 1,
+    });
+    assert.deepEqual(points(metrics, "xpool.circuit.opens"), { [`${NAME}=cb`]: 1 });
+    assert.deepEqual(points(metrics, "xpool.circuit.rejections"), { [`${NAME}=cb`]: 2 });
+    const opens = metrics.get("xpool.circuit.opens")!;
+    assert.equal(opens.dataPointType === DataPointType.SUM && opens.isMonotonic, true);
     await h.pool.close();
   });
 

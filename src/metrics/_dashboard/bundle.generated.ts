@@ -610,16 +610,22 @@ export const SCRIPT = `"use strict";
     panel.section.dataset.samples = String(panel.samples.length);
     for (const chart of CHARTS) drawChart(panel.svgs.get(chart.id), chart, panel.samples, now);
   }
-  function showStanding(node, { role, healthy, lagMs, readOnly }) {
-    if (role === void 0) return;
-    let text = role;
+  function showStanding(node, { role, healthy, lagMs, readOnly, metrics: { circuitState } }) {
+    const parts = [];
     if (role === "replica") {
-      text += healthy ? " \\xB7 in rotation" : " \\xB7 out of rotation";
-      if (lagMs !== null) text += " \\xB7 lag " + formatNumber(lagMs) + " ms";
-    } else if (readOnly) text += " \\xB7 read-only, writes refused";
-    else if (!healthy) text += " \\xB7 failing checks";
-    node.textContent = text;
-    node.dataset.healthy = String(healthy);
+      parts.push(role, healthy ? "in rotation" : "out of rotation");
+      if (lagMs !== null) parts.push("lag " + formatNumber(lagMs) + " ms");
+    } else if (role === "primary") {
+      parts.push(role);
+      if (readOnly) parts.push("read-only, writes refused");
+      else if (!healthy) parts.push("failing checks");
+    }
+    if (circuitState !== "closed") {
+      parts.push(circuitState === "open" ? "circuit open" : "circuit half-open, probing");
+    }
+    node.textContent = parts.join(" \\xB7 ");
+    node.dataset.circuit = circuitState;
+    node.dataset.healthy = String((role === void 0 || healthy) && circuitState === "closed");
   }
 
   // src/metrics/_dashboard/browser/main.ts

@@ -77,18 +77,28 @@ export function render(panel: Panel, now: number): void {
   for (const chart of CHARTS) drawChart(panel.svgs.get(chart.id)!, chart, panel.samples, now);
 }
 
-/** A cluster member's role and standing beside its name; nothing for a plain pool. */
+/**
+ * Beside the pool's name: a cluster member's role and standing, and the
+ * circuit breaker's state when it is not closed; nothing for a plain pool
+ * whose breaker is closed.
+ */
 export function showStanding(
   node: HTMLElement,
-  { role, healthy, lagMs, readOnly }: PoolJson,
+  { role, healthy, lagMs, readOnly, metrics: { circuitState } }: PoolJson,
 ): void {
-  if (role === undefined) return;
-  let text: string = role;
+  const parts: string[] = [];
   if (role === "replica") {
-    text += healthy ? " · in rotation" : " · out of rotation";
-    if (lagMs !== null) text += " · lag " + formatNumber(lagMs) + " ms";
-  } else if (readOnly) text += " · read-only, writes refused";
-  else if (!healthy) text += " · failing checks";
-  node.textContent = text;
-  node.dataset.healthy = String(healthy);
+    parts.push(role, healthy ? "in rotation" : "out of rotation");
+    if (lagMs !== null) parts.push("lag " + formatNumber(lagMs) + " ms");
+  } else if (role === "primary") {
+    parts.push(role);
+    if (readOnly) parts.push("read-only, writes refused");
+    else if (!healthy) parts.push("failing checks");
+  }
+  if (circuitState !== "closed") {
+    parts.push(circuitState === "open" ? "circuit open" : "circuit half-open, probing");
+  }
+  node.textContent = parts.join(" · ");
+  node.dataset.circuit = circuitState;
+  node.dataset.healthy = String((role === undefined || healthy) && circuitState === "closed");
 }

@@ -31,8 +31,8 @@ export interface Values extends Metrics {
   open: Readonly<Partial<Record<SeriesKey, boolean>>>;
 }
 
-/** A value a chart can plot: every one but the flags. */
-export type SeriesKey = Exclude<keyof Values, "open">;
+/** A value a chart can plot: every number, so not the flags nor the breaker's state. */
+export type SeriesKey = Exclude<keyof Values, "open" | "circuitState">;
 
 /** One poll of one pool. */
 export interface Sample {
