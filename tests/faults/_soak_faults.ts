@@ -38,10 +38,12 @@ export const FAULT_WEIGHTS: Record<Fault, number> = {
 /**
  * The first faults injected, one of each kind, so that every kind runs
  * whatever the seed; the first lull meets a blackhole, so that health checks
- * and validations time out.
+ * and validations time out, and the second none, so that idle connections
+ * reach their idle time.
  */
 export const COVERAGE: readonly [Fault, (Fault | "none")?][] = [
   ["lull", "blackhole"],
+  ["lull", "none"],
   ["reset"],
   ["delay"],
   ["outage"],
@@ -168,7 +170,15 @@ async function inject(
       await pause(async () => {
         // The coverage lull (its fault given) strikes before the idle connections close
         // (connMaxIdleTime 600 ms), so that health checks meet the fault.
-        await sleep(inner === undefined ? between(rand, 300, 900) : between(rand, 100, 200));
+        // A quiet coverage lull outlasts connMaxIdleTime and a sweep (healthInterval 300 ms), so
+        // that idle connections are closed for their idle time.
+        await sleep(
+          inner === undefined
+            ? between(rand, 300, 900)
+            : inner === "none"
+            ? between(rand, 1_100, 1_300)
+            : between(rand, 100, 200),
+        );
         if (during !== "none") {
           const end = target.note(during);
           faulting = inject(during, target, rand, pause, undefined, true).finally(end);
