@@ -312,8 +312,9 @@ describe("the dashboard in headless Chromium", () => {
       driver: postgresDriver(server.url, { connection: { application_name: application } }),
       name: "replica",
       maxOpenConns: 2,
-      healthInterval: 200,
-      checkTimeout: 150,
+      healthInterval: 300,
+      // Well above a ping on a loaded machine, so only the stopped backends fail.
+      checkTimeout: 500,
     });
     try {
       const held = [await pool.getConnection(), await pool.getConnection()];
@@ -322,17 +323,19 @@ describe("the dashboard in headless Chromium", () => {
         await drawn(page, ["replica"], 3);
         // A stopped backend never answers the ping, which times out: a failed check.
         const backends = await db.backends(application);
-        assert.equal(backends.length, 2);
+        assert.ok(backends.length >= 1, "an idle connection to stop");
+        const failedBefore = pool.getMetrics().healthChecksFailed;
         for (const pid of backends) control.signal(pid, "SIGSTOP");
         await waitFor(
           "failed health checks",
-          () => pool.getMetrics().healthChecksFailed === 2,
+          () => pool.getMetrics().healthChecksFailed - failedBefore >= backends.length,
           STEP_TIMEOUT_MS,
         );
         for (const pid of backends) control.signal(pid, "SIGCONT");
+        const failed = String(pool.getMetrics().healthChecksFailed);
         await waitFor("the failures drawn", async () => {
           const { replica } = await readPanels(page);
-          return replica.stats.healthFailed === "2" && replica.bars.health > 0;
+          return replica.stats.healthFailed === failed && replica.bars.health > 0;
         }, STEP_TIMEOUT_MS);
         await drawn(page, ["replica"], (await readPanels(page)).replica.samples + 3);
         await screenshot(page, "dashboard-health.png");
