@@ -94,7 +94,9 @@ try {
   const width = Math.max(...metrics.map(([name]) => name.length));
   console.log("metrics:");
   for (const [name, value] of metrics) {
-    const shown = Number.isInteger(value) ? value : Number(value.toFixed(3));
+    const shown = typeof value === "number" && !Number.isInteger(value)
+      ? Number(value.toFixed(3))
+      : value;
     console.log(`  ${name.padEnd(width)}  ${shown}`);
   }
   console.log(`utilization over the last 10 s: ${pool.getUtilization().toFixed(1)}%`);
