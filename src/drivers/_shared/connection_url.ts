@@ -101,6 +101,25 @@ export function parseConnectionUrl(text: string, driver: string): UrlOptions {
 }
 
 /**
+ * The hosts a driver tries, in order, each with its port: a `host` option
+ * replaces the URL's hosts, and a list in it is split; a host given without
+ * a port takes `port`. Without either, `localhost`.
+ */
+export function resolveHosts(
+  host: unknown,
+  urlHosts: unknown,
+  port: number,
+  driver: string,
+): { host: string; port: number }[] {
+  const hosts = host === undefined
+    ? urlHosts as UrlHost[] | undefined ?? [{ host: "localhost", port: undefined }]
+    : String(host).includes(",")
+    ? parseHosts(String(host), driver)
+    : [{ host: String(host), port: undefined }];
+  return hosts.map((each) => ({ host: each.host, port: each.port ?? port }));
+}
+
+/**
  * Splits a comma-separated list of `host[:port]`, IPv6 addresses in
  * brackets, as a URL's authority or a `host` option holds it.
  *

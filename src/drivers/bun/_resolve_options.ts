@@ -1,6 +1,6 @@
 import type { BunDriverOptions } from "./options.ts";
 import { checkPort, mergeOptions, type Pooler, resolveLogin } from "../_shared/driver_options.ts";
-import { parseConnectionUrl, parseHosts, type UrlHost } from "../_shared/connection_url.ts";
+import { parseConnectionUrl, resolveHosts } from "../_shared/connection_url.ts";
 import { resolveTls, type Tls, verifying } from "../_shared/tls.ts";
 import { type TargetSessionAttrs, targetSessionAttrs } from "../_shared/target_session.ts";
 
@@ -85,16 +85,7 @@ export function resolveOptions(
     );
   }
   // Bun.SQL takes one host: the driver walks a list itself.
-  const givenHost = given.host ?? hostname;
-  const hosts =
-    (givenHost === undefined
-      ? urlHosts as UrlHost[] | undefined ?? [{ host: "localhost", port: undefined }]
-      : String(givenHost).includes(",")
-      ? parseHosts(String(givenHost), DRIVER)
-      : [{ host: String(givenHost), port: undefined }]).map((each) => ({
-        host: each.host,
-        port: each.port ?? port,
-      }));
+  const hosts = resolveHosts(given.host ?? hostname, urlHosts, port, DRIVER);
   const host = hosts[0].host;
   return {
     connectTimeout,

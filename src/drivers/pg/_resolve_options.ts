@@ -1,6 +1,6 @@
 import type { PgDriverOptions } from "./options.ts";
 import { checkPort, mergeOptions, type Pooler, resolveLogin } from "../_shared/driver_options.ts";
-import { parseConnectionUrl, parseHosts, type UrlHost } from "../_shared/connection_url.ts";
+import { parseConnectionUrl, resolveHosts } from "../_shared/connection_url.ts";
 import { resolveTls, type Tls, verifying } from "../_shared/tls.ts";
 import { type TargetSessionAttrs, targetSessionAttrs } from "../_shared/target_session.ts";
 
@@ -87,16 +87,7 @@ export function resolveOptions(
   const keepAlive = keep_alive === null ? null : positiveSeconds(keep_alive ?? 60, "keep_alive");
   const attrs = targetSessionAttrs(target_session_attrs, DRIVER);
   // pg.Client takes one host: the driver walks a list itself.
-  const givenHost = given.host ?? hostname;
-  const hosts =
-    (givenHost === undefined
-      ? urlHosts as UrlHost[] | undefined ?? [{ host: "localhost", port: undefined }]
-      : String(givenHost).includes(",")
-      ? parseHosts(String(givenHost), DRIVER)
-      : [{ host: String(givenHost), port: undefined }]).map((each) => ({
-        host: each.host,
-        port: each.port ?? port,
-      }));
+  const hosts = resolveHosts(given.host ?? hostname, urlHosts, port, DRIVER);
   const host = hosts[0].host;
   const { application_name, options, ...settings } = connection as Record<string, unknown>;
   const tls = resolveTls(ssl, sslrootcert, DRIVER);

@@ -1,7 +1,7 @@
 import type postgres from "postgres";
 import type { PostgresDriverOptions } from "./options.ts";
 import { checkPort, mergeOptions, type Pooler, resolveLogin } from "../_shared/driver_options.ts";
-import { parseConnectionUrl, parseHosts, type UrlHost } from "../_shared/connection_url.ts";
+import { parseConnectionUrl, resolveHosts } from "../_shared/connection_url.ts";
 import { resolveTls, type Tls, verifying } from "../_shared/tls.ts";
 import { type TargetSessionAttrs, targetSessionAttrs } from "../_shared/target_session.ts";
 
@@ -51,22 +51,16 @@ export function resolveOptions(
   const { hostname, hosts: urlHosts, sslrootcert, target_session_attrs, ...others } = rest;
   const attrs = targetSessionAttrs(target_session_attrs, DRIVER);
   const port = checkPort(given.port, DRIVER);
-  const host = given.host ?? hostname;
-  // A host option replaces the URL's hosts; a list in it is split as postgres.js would.
-  const hosts = host === undefined
-    ? urlHosts as UrlHost[] | undefined ?? [{ host: "localhost", port: undefined }]
-    : String(host).includes(",")
-    ? parseHosts(String(host), DRIVER)
-    : [{ host: String(host), port: undefined }];
+  const hosts = resolveHosts(given.host ?? hostname, urlHosts, port, DRIVER);
   const options = {
     ...others,
     ...login,
     // Arrays, so postgres.js does not split a host on ':' (IPv6).
     host: hosts.map((each) => each.host),
-    port: hosts.map((each) => each.port ?? port),
+    port: hosts.map((each) => each.port),
     path: given.path ??
       (hosts.length === 1 && hosts[0].host.startsWith("/")
-        ? `${hosts[0].host}/.s.PGSQL.${hosts[0].port ?? port}`
+        ? `${hosts[0].host}/.s.PGSQL.${hosts[0].port}`
         : undefined),
     ssl: postgresSsl(resolveTls(given.ssl, sslrootcert, DRIVER)),
     sslnegotiation: given.sslnegotiation ?? null,
@@ -90,7 +84,7 @@ export function resolveOptions(
     options,
     pooler,
     targetSessionAttrs: attrs,
-    hosts: hosts.map((each) => ({ host: each.host, port: each.port ?? port })),
+    hosts,
   };
 }
 
