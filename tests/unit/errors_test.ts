@@ -10,7 +10,7 @@ import { readFile } from "node:fs/promises";
 import * as errors from "../../src/errors.ts";
 import * as clusterErrors from "../../src/cluster/errors.ts";
 
-const source = await readFile(new URL("../../src/errors.ts", import.meta.url), "utf8");
+const source = await readFile(new URL("../../src/pool_error.ts", import.meta.url), "utf8");
 
 function unionMembers(name: string): string[] {
   const body = source.slice(source.indexOf(`export type ${name} =`));
