@@ -11,6 +11,7 @@ import {
 import type { PoolObserver } from "../observer.ts";
 import type { PoolCounters } from "../pool_metrics.ts";
 import { BackgroundWork } from "./background.ts";
+import { backoffEnded, circuitChanged, sendProbe } from "./breaker_actions.ts";
 import { checkOut } from "./checks.ts";
 import { CircuitBreaker } from "./circuit_breaker.ts";
 import { Connector } from "./connector.ts";
@@ -76,8 +77,8 @@ export class PoolCore {
       connected: (connection, generation, startedAt) =>
         this.#connected(connection, generation, startedAt),
       failed: (error, generation) => this.#connectFailed(error, generation),
-      retry: () => this.#retry(),
-      freed: () => this.breaker.state === "halfOpen" ? this.#probe() : this.openForWaiters(),
+      retry: () => backoffEnded(this),
+      freed: () => this.breaker.state === "halfOpen" ? sendProbe(this) : this.openForWaiters(),
     });
     this.breaker = new CircuitBreaker(options.breakerThreshold, this.counters);
     this.warming = new Warming(options.minIdleConns, clock, () => this.ledger.all.size);
@@ -374,41 +375,9 @@ export class PoolCore {
     ) connector.connect(this.generation);
   }
 
-  /**
-   * The backoff ended: an open breaker half-opens and sends its one probe
-   * (a connect still in flight from before it opened is the probe instead),
-   * else connects resume.
-   */
-  #retry(): void {
-    if (!this.breaker.probe()) return this.openForWaiters();
-    this.#circuitChanged();
-    this.#probe();
-  }
-
-  /**
-   * Sends the half-open breaker's probe, unless a live connect is already it
-   * or abandoned ones hold every slot (the first to let go sends it).
-   */
-  #probe(): void {
-    const { connector } = this;
-    if (
-      !this.closing && connector.connecting === connector.abandoned &&
-      this.ledger.all.size + connector.connecting < this.options.maxOpenConns
-    ) connector.connect(this.generation);
-  }
-
-  /** Tells `onError`; an opening fails the waiters, who would wait for nothing. */
-  #circuitChanged(): void {
-    const error = this.breaker.error();
-    this.background.report(error, "circuit");
-    if (this.breaker.state !== "open" || this.waiters.size === 0) return;
-    this.counters.circuitRejections += this.waiters.size;
-    this.waiters.rejectAll(error);
-  }
-
   #connected(connection: DriverConnection, generation: number, startedAt: number): void {
     if (this.closing) return this.background.close(connection);
-    if (this.breaker.succeeded()) this.#circuitChanged();
+    if (this.breaker.succeeded()) circuitChanged(this);
     const now = this.clock.now();
     if (this.observers.length !== 0) this.#notify("connected", now - startedAt);
     // Several round trips: an estimate on the high side until pings are timed.
@@ -441,7 +410,7 @@ export class PoolCore {
     // its timeout; a later caller tries once more.
     if (permanent && this.waiters.size > 0) this.waiters.rejectAll(error);
     else this.background.report(error, "connect");
-    if (opened) this.#circuitChanged();
+    if (opened) circuitChanged(this);
     // The server may come back: waiters wait for the connector's next attempt,
     // and an open breaker sends its probe then.
     if (!permanent || breaker.refusing) this.connector.backOff();
