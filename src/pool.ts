@@ -16,15 +16,13 @@ import type { SqlResult } from "./sql.ts";
 import type { Transaction, TransactionOptions } from "./transaction.ts";
 import { PoolCore } from "./_core/core.ts";
 import { beginStatement, OpenTransaction, runInTransaction } from "./_core/open_transaction.ts";
-import { checkStatement } from "./_core/lent_connection.ts";
 import { checkSignal, resolvePoolOptions, validateDuration } from "./_core/options.ts";
 import { startMaintenance } from "./_core/maintenance.ts";
-import { executePipelined } from "./_core/pipelining.ts";
 import { runTemplate } from "./_core/sql_template.ts";
 import { acquireHistogram } from "./_core/histogram.ts";
 import { register } from "./_core/observers.ts";
-import { checkIdempotent, checkRetries, retryStatement, retryTransaction } from "./_core/retry.ts";
-import { changesSession } from "./_core/session_state.ts";
+import { checkRetries, retryTransaction } from "./_core/retry.ts";
+import { executeStatement, type GetConnection } from "./_core/execute.ts";
 import { whenReady } from "./_core/readiness.ts";
 
 /**
@@ -73,6 +71,7 @@ export class ConnectionPool implements AsyncDisposable {
   readonly #core: PoolCore;
   readonly #stopMaintenance: () => void;
   #closed: Promise<void> | undefined;
+  readonly #getConnection: GetConnection = (options) => this.getConnection(options);
 
   /**
    * Creates a pool. No connection opens until the first `getConnection()`,
@@ -169,19 +168,7 @@ export class ConnectionPool implements AsyncDisposable {
    * ```
    */
   ready(options?: AcquireOptions): Promise<void> {
-    const core = this.#core;
-    if (core.closing) {
-      return Promise.reject(new PoolClosedError("Cannot get ready: the pool is closed"));
-    }
-    let timeout = core.options.acquireTimeout;
-    try {
-      checkSignal("Cannot get ready", options?.signal);
-      if (options?.signal?.aborted) return Promise.reject(options.signal.reason);
-      timeout = validateDuration("Cannot get ready: timeout", options?.timeout, timeout);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return whenReady(core, timeout, options?.signal);
+    return whenReady(this.#core, options);
   }
 
   /**
@@ -210,41 +197,7 @@ export class ConnectionPool implements AsyncDisposable {
     params: readonly unknown[] = [],
     options?: ExecuteOptions,
   ): Promise<QueryResult<Row>> {
-    let idempotent: boolean;
-    try {
-      idempotent = checkIdempotent(options);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const run = () => this.#executeOnce<Row>(text, params, options);
-    return run().catch((error) =>
-      retryStatement(this.#core, run, error, idempotent, options?.signal)
-    );
-  }
-
-  /** One attempt of `execute`: pipelined when it may be, else on a connection of its own. */
-  #executeOnce<Row>(
-    text: string,
-    params: readonly unknown[],
-    options: ExecuteOptions | undefined,
-  ): Promise<QueryResult<Row>> {
-    const core = this.#core;
-    if (
-      core.pipelines === undefined || core.closing || typeof text !== "string" ||
-      core.options.driver.pipelinable?.(text) !== true ||
-      // Another statement sharing the connection would see the change.
-      changesSession(text)
-    ) return this.#executeAlone(text, params, options);
-    const signal = options?.signal;
-    let timeout: number;
-    try {
-      timeout = checkStatement(text, params, options);
-      checkSignal("Cannot execute", signal);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return executePipelined(core, text, params, signal, timeout) as Promise<QueryResult<Row>>;
+    return executeStatement(this.#core, this.#getConnection, text, params, options);
   }
 
   /**
@@ -269,21 +222,6 @@ export class ConnectionPool implements AsyncDisposable {
     ...values: unknown[]
   ): Promise<SqlResult<Row>> {
     return runTemplate((text, params) => this.execute<Row>(text, params), strings, values);
-  }
-
-  /** Runs one statement on a connection of its own, then releases it. */
-  async #executeAlone<Row>(
-    text: string,
-    params: readonly unknown[],
-    options: ExecuteOptions | undefined,
-  ): Promise<QueryResult<Row>> {
-    // The timeout is the statement's alone; the wait for a connection has its own.
-    const connection = await this.getConnection({ signal: options?.signal });
-    try {
-      return await connection.execute<Row>(text, params, options);
-    } finally {
-      connection.release();
-    }
   }
 
   /**
