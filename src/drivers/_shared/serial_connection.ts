@@ -1,29 +1,11 @@
 import type { DriverConnection, QueryResult } from "../../driver.ts";
+import { type Action, Call, markUnsent } from "./call.ts";
 import { connectionError } from "./sqlstate.ts";
-
-/**
- * What a call does; `query` and `pipeline` resolve with a result. A
- * `pipeline` call may share the wire with other `pipeline` calls; every
- * other call runs alone.
- */
-type Action = "query" | "pipeline" | "ping" | "reset" | "discard";
 
 /** The parameters of a statement that has none; clients only read them. */
 export const NO_PARAMS: never[] = Object.freeze([]) as never[];
 
 const noop = () => {};
-/** Errors of calls rejected because the connection had closed before they were sent. */
-const unsent = new WeakSet<Error>();
-
-/**
- * Whether `error` is that of a call a {@linkcode SerialConnection} rejected
- * without sending anything, its connection being closed: the server never
- * saw the statement.
- */
-export function neverSent(error: unknown): boolean {
-  return error instanceof Error && unsent.has(error);
-}
-
 /** For a microtask: cheaper than `queueMicrotask` in Deno. */
 const RESOLVED = Promise.resolve();
 /**
@@ -35,37 +17,6 @@ const DISCARD_SESSION = "close all; set session authorization default; reset all
   "select pg_advisory_unlock_all(); discard plans; discard temp; discard sequences; " +
   "do $$ declare n text; begin for n in select name from pg_prepared_statements where from_sql " +
   "loop execute format('deallocate %I', n); end loop; end $$";
-
-/**
- * One call of `query`, `pipeline`, `ping`, `reset` or `discard`: queued
- * until it may go on the wire, then on the wire, then done. A node of its
- * connection's queue.
- */
-export class Call<Statement, Cancel> {
-  /** Whether the caller's promise has settled: done, or aborted. */
-  settled = false;
-  /** Whether the client (or the socket's close) has ended the statement. */
-  ended = false;
-  /** The statement on the wire, once sent. */
-  query: Statement | undefined = undefined;
-  /** How far the driver has got in cancelling `query`, once it has begun. */
-  cancel: Cancel | undefined = undefined;
-  /** Its caller gave up while others were on the wire with it: cancel it once it runs alone. */
-  cancelWanted = false;
-  /** Counted in its connection's calls that keep others off the wire. */
-  alone = false;
-  onAbort: (() => void) | undefined = undefined;
-  next: Call<Statement, Cancel> | undefined = undefined;
-
-  constructor(
-    readonly action: Action,
-    readonly text: string,
-    readonly params: readonly unknown[],
-    readonly signal: AbortSignal | undefined,
-    readonly resolve: (value: unknown) => void,
-    readonly reject: (reason: unknown) => void,
-  ) {}
-}
 
 /**
  * A connection over one socket of a client, whose calls go on the wire in
@@ -455,9 +406,7 @@ export abstract class SerialConnection<Statement extends PromiseLike<unknown>, C
   }
 
   #unsentError(action: string): Error {
-    const error = this.closedError(action);
-    unsent.add(error);
-    return error;
+    return markUnsent(this.closedError(action));
   }
 
   protected closedError(action: string): Error {

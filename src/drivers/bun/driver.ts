@@ -33,7 +33,7 @@ import type { BunDriverOptions } from "./options.ts";
 import { bunSqlConstructor } from "./_sql.ts";
 import { pipelinable } from "../_shared/pipelinable.ts";
 import { canRetryConnect, canRetryTransaction, classifyError } from "../_shared/sqlstate.ts";
-import { neverSent } from "../_shared/serial_connection.ts";
+import { neverSent } from "../_shared/call.ts";
 
 /**
  * Creates a driver that opens PostgreSQL connections with Bun's built-in

@@ -1,6 +1,7 @@
 import pg from "pg";
 import type { QueryResult } from "../../driver.ts";
-import { type Call, SerialConnection } from "../_shared/serial_connection.ts";
+import type { Call } from "../_shared/call.ts";
+import { SerialConnection } from "../_shared/serial_connection.ts";
 import { connectionError } from "../_shared/sqlstate.ts";
 import { sendCancelRequest } from "./_cancel.ts";
 import { breaksConnection } from "./_errors.ts";

@@ -30,7 +30,7 @@ import {
   classifyError,
   tlsNotAvailable,
 } from "../_shared/sqlstate.ts";
-import { neverSent } from "../_shared/serial_connection.ts";
+import { neverSent } from "../_shared/call.ts";
 import { PgConnection } from "./_connection.ts";
 import { refusedTls } from "./_errors.ts";
 import { redactError, secretsIn, secretsOf } from "../_shared/redact.ts";

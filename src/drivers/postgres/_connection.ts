@@ -1,6 +1,7 @@
 import postgres from "postgres";
 import type { QueryResult } from "../../driver.ts";
-import { type Call, NO_PARAMS, SerialConnection } from "../_shared/serial_connection.ts";
+import type { Call } from "../_shared/call.ts";
+import { NO_PARAMS, SerialConnection } from "../_shared/serial_connection.ts";
 import { SESSION_STATE_QUERY, type SessionState } from "../_shared/target_session.ts";
 import { transactionOpenAfter } from "../_shared/transaction_state.ts";
 import { type ArrayType, arrayTypesFrom, FETCH_ARRAY_TYPES, installArrayTypes } from "./_arrays.ts";

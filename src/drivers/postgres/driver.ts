@@ -30,7 +30,7 @@ import {
   classifyError,
   tlsNotAvailable,
 } from "../_shared/sqlstate.ts";
-import { neverSent } from "../_shared/serial_connection.ts";
+import { neverSent } from "../_shared/call.ts";
 import type { ArrayType } from "./_arrays.ts";
 import { PostgresConnection } from "./_connection.ts";
 import { forHost, type Options, type ResolvedOptions, resolveOptions } from "./_resolve_options.ts";
