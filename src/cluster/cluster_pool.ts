@@ -20,44 +20,9 @@ import { clusterMetrics, memberInfo } from "./_collect_metrics.ts";
 import type { ClusterMemberInfo, ClusterMetrics } from "./metrics.ts";
 import type { ClusterErrorEvent, ClusterOptions } from "./options.ts";
 import { resolveClusterOptions } from "./_resolve_options.ts";
-import { ClusterRouter, type WriterState } from "./_router.ts";
-
-/**
- * A caller's view of a cluster whose reads see its own writes: for
- * `readYourWritesWindow` milliseconds after a write through the session
- * ends, the session's reads go to the primary. Get one per request or unit
- * of work from {@linkcode ClusterPool.session}; it costs one object.
- *
- * @example
- * ```ts
- * import { ClusterPool } from "@x/pool/cluster";
- *
- * declare const cluster: ClusterPool;
- * const session = cluster.session();
- * await session.execute("update users set name = $1 where id = $2", ["Ada", 1]);
- * const { rows } = await session.executeRead("select name from users where id = $1", [1]); // from the primary
- * ```
- */
-export interface ClusterSession {
-  /** Runs one statement on the primary, as a write; see {@linkcode ClusterPool.execute}. */
-  execute<Row = Record<string, unknown>>(
-    text: string,
-    params?: readonly unknown[],
-    options?: ExecuteOptions,
-  ): Promise<QueryResult<Row>>;
-  /** Runs one read: on the primary within the window after this session's last write, else as {@linkcode ClusterPool.executeRead}. */
-  executeRead<Row = Record<string, unknown>>(
-    text: string,
-    params?: readonly unknown[],
-    options?: ExecuteOptions,
-  ): Promise<QueryResult<Row>>;
-  /** As {@linkcode ClusterPool.beginTx}; a read-only one follows the window, and a writing one's end counts as a write. */
-  beginTx(options?: TransactionOptions): Promise<Transaction>;
-  /** As {@linkcode ClusterPool.transaction}, with the same rules as `beginTx`. */
-  transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options?: TransactionOptions): Promise<T>;
-  /** Whether this session's reads go to the primary now, because it wrote within the window. */
-  readonly readsFromPrimary: boolean;
-}
+import { ClusterRouter } from "./_router.ts";
+import type { ClusterSession } from "./session.ts";
+import { Session } from "./_session.ts";
 
 /**
  * One primary and N replicas, each a {@linkcode ConnectionPool} of its own.
@@ -408,46 +373,5 @@ export class ClusterPool implements AsyncDisposable {
   /** Closes the cluster, as {@linkcode ClusterPool.close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
-  }
-}
-
-/** A session: the router, and the time of the session's last write. */
-class Session implements ClusterSession, WriterState {
-  lastWriteAt: number | undefined;
-  readonly #router: ClusterRouter;
-
-  constructor(router: ClusterRouter) {
-    this.#router = router;
-  }
-
-  get readsFromPrimary(): boolean {
-    return this.#router.pinned(this);
-  }
-
-  execute<Row = Record<string, unknown>>(
-    text: string,
-    params?: readonly unknown[],
-    options?: ExecuteOptions,
-  ): Promise<QueryResult<Row>> {
-    return this.#router.execute<Row>(text, params, options, this);
-  }
-
-  executeRead<Row = Record<string, unknown>>(
-    text: string,
-    params?: readonly unknown[],
-    options?: ExecuteOptions,
-  ): Promise<QueryResult<Row>> {
-    return this.#router.executeRead<Row>(text, params, options, this);
-  }
-
-  beginTx(options?: TransactionOptions): Promise<Transaction> {
-    return this.#router.beginTx(options, this);
-  }
-
-  transaction<T>(
-    fn: (tx: Transaction) => Promise<T> | T,
-    options?: TransactionOptions,
-  ): Promise<T> {
-    return this.#router.transaction(fn, options, this);
   }
 }

@@ -21,7 +21,8 @@
  * @module
  */
 
-export { ClusterPool, type ClusterSession } from "./cluster_pool.ts";
+export { ClusterPool } from "./cluster_pool.ts";
+export type { ClusterSession } from "./session.ts";
 export type { ClusterErrorEvent, ClusterOptions } from "./options.ts";
 export type {
   ClusterMemberInfo,
