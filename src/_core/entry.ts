@@ -42,6 +42,8 @@ export class PoolEntry {
   inFlight = 0;
   /** While shared: when the statement it runs now started, roughly (when the one before ended). */
   busySince = 0;
+  /** While shared: statements in flight whose text is known to run long; none joins behind one. */
+  slowInFlight = 0;
   /** Set with `resetSession: "auto"` once a borrower changed its session; cleared by the reset. */
   sessionChanged = false;
 

@@ -64,7 +64,8 @@ function runShared(
     entry.lentAt = now;
     pipelines.open(entry);
   }
-  if (pipelines.started(entry, now)) core.counters.pipelinedStatements++;
+  const slow = pipelines.isSlow(text);
+  if (pipelines.started(entry, now, slow)) core.counters.pipelinedStatements++;
   const connection = entry.driverConnection;
   const result = timeout === 0 ? connection.pipeline!(text, params, signal) : withTimeout(
     core.clock,
@@ -75,21 +76,30 @@ function runShared(
   );
   return result.then(
     (value) => {
-      ended(core, entry);
+      ended(core, entry, text, slow, true);
       return value;
     },
     (error) => {
       if (connection.closed) markLost(error);
       core.noteError(entry.generation, error);
-      ended(core, entry);
+      // A timeout or an abort ends the caller's wait, not the statement's run.
+      const answered = !connection.closed && !(error instanceof QueryTimeoutError) &&
+        !signal?.aborted;
+      ended(core, entry, text, slow, answered);
       throw error;
     },
   );
 }
 
-function ended(core: PoolCore, entry: PoolEntry): void {
+function ended(
+  core: PoolCore,
+  entry: PoolEntry,
+  text: string,
+  slow: boolean,
+  answered: boolean,
+): void {
   const now = core.clock.now();
-  if (core.pipelines!.ended(entry, now)) core.release(entry, now);
+  if (core.pipelines!.ended(entry, now, text, slow, answered)) core.release(entry, now);
   else dispatch(core, now);
 }
 

@@ -99,10 +99,17 @@ for (const [label, driverFor, skip] of targets) {
       const counter = await startStatementCounter(db.options);
       try {
         const pool = open(name, {}, viaPort(counter.port));
-        // Bun.SQL too sends nothing behind a text it has not prepared yet.
-        const sleep = "select pg_sleep(0.4)::text as slept";
+        // Bun.SQL too sends nothing behind a text it has not prepared yet;
+        // its first run is quick, so the pool does not remember it as slow.
+        await sql.query(
+          "create table if not exists pipelining_sleep (name text primary key, seconds float)",
+        );
+        await sql.query("insert into pipelining_sleep values ($1, 0)", [name]);
+        const sleep =
+          `select pg_sleep(seconds)::text as slept from pipelining_sleep where name = '${name}'`;
         await pool.execute(sleep);
         await pool.execute("select 1 as n");
+        await sql.query("update pipelining_sleep set seconds = 0.4 where name = $1", [name]);
         const before = counter.statements;
         const slow = pool.execute<{ slept: string }>(sleep);
         const fast = [1, 2, 3].map(() => pool.execute<{ n: number }>("select 1 as n"));
@@ -118,6 +125,22 @@ for (const [label, driverFor, skip] of targets) {
       } finally {
         await counter.close();
       }
+    });
+
+    it("adds nothing behind a statement whose text ran long last time", TEST, async () => {
+      const name = uniqueName(PREFIX);
+      const pool = open(name, { maxOpenConns: 2 });
+      const slow = "select pg_backend_pid() as pid, pg_sleep(0.3)::text as slept";
+      const fast = "select pg_backend_pid() as pid";
+      await pool.execute(slow);
+      await pool.execute(fast);
+      const sleeping = pool.execute<{ pid: number }>(slow);
+      const quick = Array.from({ length: 6 }, () => pool.execute<{ pid: number }>(fast));
+      const sleptOn = (await sleeping).rows[0].pid;
+      const ranOn = new Set((await Promise.all(quick)).map((r) => r.rows[0].pid));
+      assert.deepEqual([...ranOn].filter((pid) => pid === sleptOn), [], "none behind the sleep");
+      assert.equal(ranOn.size, 1, "all on the other connection");
+      assert.ok(pool.getMetrics().pipelinedStatements >= 4, "pipelined there");
     });
 
     it(

@@ -7,8 +7,10 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { PoolExhaustedError, QueryTimeoutError } from "../../src/errors.ts";
 import type { PoolOptions } from "../../src/config.ts";
-import { PIPELINE_STALL_MS } from "../../src/_core/pipelines.ts";
+import { PIPELINE_STALL_MS, Pipelines, SLOW_TEXTS_KEPT } from "../../src/_core/pipelines.ts";
+import { PoolEntry } from "../../src/_core/entry.ts";
 import { flush } from "../support/manual_clock.ts";
+import { FakeConnection, FakeDriver } from "../support/fake_driver.ts";
 import { assertConsistent, type Harness, harness, observe } from "../support/pool_helpers.ts";
 
 const SELECTS = (text: string) => /^\s*select\b/i.test(text);
@@ -145,6 +147,86 @@ describe("pipelining", () => {
     h.driver.connections[0].answer(1);
     await flush();
     assert.equal(late[0].status, "fulfilled");
+  });
+
+  it("adds nothing behind a statement whose text ran past the stall bound last time", async () => {
+    const h = pipelining({ maxOpenConns: 2 });
+    const slow = "select pg_sleep(1)";
+    const learning = await start(h, 1, slow);
+    await h.clock.advanceAsync(PIPELINE_STALL_MS + 1);
+    h.driver.connections[0].answer(1);
+    await flush();
+    assert.equal(learning[0].status, "fulfilled");
+    await start(h, 1, slow);
+    await start(h, 4);
+    const [sleeping, other] = h.driver.connections;
+    assert.deepEqual(sleeping.pipelined, [slow, slow], "the slow text went to the idle connection");
+    assert.equal(sleeping.inFlight, 1, "nothing joined behind it, though it had run 0 ms");
+    assert.equal(other.inFlight, 4, "the fast ones share the other connection");
+    sleeping.answer(1);
+    other.answer(4);
+    await flush();
+    assertConsistent(h.pool, h.driver);
+  });
+
+  it("forgets a slow text once it runs within the stall bound", async () => {
+    const h = pipelining({ maxOpenConns: 1 });
+    const slow = "select pg_sleep(0.02)";
+    await start(h, 1, slow);
+    await h.clock.advanceAsync(PIPELINE_STALL_MS + 1);
+    h.driver.connections[0].answer(1);
+    await flush();
+    await start(h, 1, slow);
+    await start(h, 1);
+    const [connection] = h.driver.connections;
+    assert.equal(connection.inFlight, 1, "known slow: the select waits");
+    connection.answer(1);
+    await flush();
+    connection.answer(1);
+    await flush();
+    await start(h, 1, slow);
+    await start(h, 1);
+    assert.equal(connection.inFlight, 2, "it ran fast last time: the select joins behind it");
+    connection.answer(2);
+    await flush();
+  });
+
+  it("learns nothing from a statement that timed out", async () => {
+    const h = pipelining({ maxOpenConns: 1 });
+    const text = "select pg_sleep(5)";
+    const timedOut = observe(h.pool.execute(text, [], { timeout: PIPELINE_STALL_MS * 2 }));
+    await flush();
+    await h.clock.advanceAsync(PIPELINE_STALL_MS * 2 + 1);
+    assert.equal(timedOut.status, "rejected");
+    h.driver.connections[0].answer(1);
+    await flush();
+    await start(h, 1, text);
+    await start(h, 1);
+    assert.equal(
+      h.driver.connections[0].inFlight,
+      2,
+      "the caller's timeout says nothing of the text",
+    );
+    h.driver.connections[0].answer(2);
+    await flush();
+  });
+
+  it(`remembers at most ${SLOW_TEXTS_KEPT} slow texts, forgetting the oldest first`, () => {
+    const pipelines = new Pipelines(10);
+    const entry = new PoolEntry(new FakeConnection(new FakeDriver(), 1), Infinity, 0, 0);
+    const runLong = (text: string) => {
+      pipelines.open(entry);
+      pipelines.started(entry, 0, false);
+      pipelines.ended(entry, PIPELINE_STALL_MS + 1, text, false, true);
+    };
+    for (let n = 0; n <= SLOW_TEXTS_KEPT; n++) runLong(`select ${n}`);
+    assert.equal(pipelines.isSlow("select 0"), false, "the oldest is forgotten");
+    assert.equal(pipelines.isSlow("select 1"), true);
+    assert.equal(pipelines.isSlow(`select ${SLOW_TEXTS_KEPT}`), true);
+    runLong("select 1");
+    runLong("select new");
+    assert.equal(pipelines.isSlow("select 1"), true, "running long again makes it the newest");
+    assert.equal(pipelines.isSlow("select 2"), false);
   });
 
   it("gives a statement the driver deems unpipelinable a connection of its own", async () => {
