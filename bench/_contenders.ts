@@ -55,6 +55,8 @@ export type SelectRun = LoadResult & {
   cpuUsPerQuery: number;
   /** In the `slow` cell only: the p99 of the `select 1` statements alone, in microseconds. */
   fastP99Us?: number;
+  /** In the `slow` cell only: the p50 of the `select 1` statements alone, in microseconds. */
+  fastP50Us?: number;
 };
 
 /** A client that runs each statement; a distinct function per client and statement. */

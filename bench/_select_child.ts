@@ -49,7 +49,13 @@ async function measure(client: Client, cell: Cell, ms: number): Promise<SelectRu
       fast.push(now() - t0);
     };
     const run = await load(mixed, cell.callers, ms);
-    result = { ...run, cpuUsPerQuery: NaN, fastP99Us: quantile(sorted(fast), 0.99) / 1e3 };
+    const ascending = sorted(fast);
+    result = {
+      ...run,
+      cpuUsPerQuery: NaN,
+      fastP50Us: quantile(ascending, 0.5) / 1e3,
+      fastP99Us: quantile(ascending, 0.99) / 1e3,
+    };
   } else {
     result = { ...await load(client.run[cell.query], cell.callers, ms), cpuUsPerQuery: NaN };
   }
