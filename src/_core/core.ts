@@ -66,6 +66,11 @@ export class PoolCore {
   /** Bumped by reset(): connections of an older generation are retired, not reused. */
   generation = 0;
   closing = false;
+  /**
+   * Set while a health-check round pings its connections in turn. Only
+   * close() takes a connection from its ping, and no round follows then.
+   */
+  healthRound = false;
   readonly #lender: Lender;
 
   constructor(options: ResolvedPoolOptions, clock: Clock) {

@@ -136,6 +136,62 @@ describe("health checks", () => {
     assert.equal(pool.getMetrics().healthChecksFailed, 0);
   });
 
+  it("pings the connections of a round one at a time, and lends the others meanwhile", async () => {
+    const { pool, driver, clock } = harness({ healthInterval: 1_000, checkTimeout: 0 });
+    const held = await Promise.all([1, 2, 3].map(() => pool.getConnection()));
+    for (const conn of held) conn.release();
+    const pongs: PromiseWithResolvers<void>[] = [];
+    for (const fake of driver.connections) {
+      fake.ping = () => {
+        fake.pings++;
+        pongs.push(Promise.withResolvers<void>());
+        return pongs.at(-1)!.promise;
+      };
+    }
+    await clock.advanceAsync(1_000);
+    let m = pool.getMetrics();
+    assert.deepEqual([pongs.length, m.checking, m.idle], [1, 1, 2], "one ping in flight");
+    const lent = await pool.getConnection();
+    lent.release();
+    pongs[0].resolve();
+    await flush();
+    m = pool.getMetrics();
+    assert.deepEqual([pongs.length, m.checking, m.idle], [2, 1, 2], "then the next");
+    pongs[1].resolve();
+    await flush();
+    assert.equal(pongs.length, 2, "the one lent during the round proved itself: no ping");
+    m = pool.getMetrics();
+    assert.deepEqual([m.checking, m.idle, m.healthChecksPassed], [0, 3, 2]);
+    assertConsistent(pool, driver);
+  });
+
+  it("starts no round while the last one still runs", async () => {
+    const { pool, driver, clock } = harness({ healthInterval: 1_000, checkTimeout: 0 });
+    const held = await Promise.all([1, 2].map(() => pool.getConnection()));
+    for (const conn of held) conn.release();
+    for (const fake of driver.connections) fake.hangPings = true;
+    await clock.advanceAsync(5_000);
+    assert.deepEqual(driver.connections.map((fake) => fake.pings).sort(), [0, 1]);
+    assert.deepEqual([pool.getMetrics().checking, pool.getMetrics().idle], [1, 1]);
+  });
+
+  it("pings the rest of the round at once after a ping fails", async () => {
+    const { pool, driver, clock, errors } = harness({ healthInterval: 1_000, checkTimeout: 0 });
+    const held = await Promise.all([1, 2, 3].map(() => pool.getConnection()));
+    for (const conn of held) conn.release();
+    for (const fake of driver.connections) fake.hangPings = true;
+    await clock.advanceAsync(1_000);
+    const first = driver.connections.find((fake) => fake.pings === 1)!;
+    assert.equal(pool.getMetrics().checking, 1);
+    first.die();
+    await flush();
+    const m = pool.getMetrics();
+    assert.deepEqual([m.checking, m.idle, m.healthChecksFailed], [2, 0, 1]);
+    assert.ok(driver.connections.every((fake) => fake.pings === 1), "each pinged once");
+    assert.equal(errors.length, 1);
+    assertConsistent(pool, driver);
+  });
+
   it("runs no check when healthInterval is 0", async () => {
     const { pool, driver, clock } = harness({ healthInterval: 0 });
     (await pool.getConnection()).release();

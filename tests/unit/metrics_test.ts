@@ -88,14 +88,16 @@ describe("connection counts", () => {
     assert.deepEqual(counts(), [2, 0, 2, 0, 0, 0]);
     for (const fake of driver.connections) fake.hangPings = true;
     await clock.advanceAsync(1_000);
-    assert.deepEqual(counts(), [2, 0, 0, 0, 2, 0]);
+    assert.deepEqual(counts(), [2, 0, 1, 0, 1, 0], "pinged one at a time");
     const d = observe(pool.getConnection());
+    const e = observe(pool.getConnection());
     await flush();
-    assert.deepEqual(counts(), [3, 1, 0, 0, 2, 0]);
+    assert.deepEqual(counts(), [3, 2, 0, 0, 1, 0], "the idle one lent, a third opened");
     driver.connections.find((fake) => !fake.closed && fake.pings === 1)!.die();
     await flush();
-    assert.deepEqual(counts(), [2, 1, 0, 0, 1, 0]);
+    assert.deepEqual(counts(), [2, 2, 0, 0, 0, 0]);
     d.value!.release();
+    e.value!.release();
     await pool.close();
     assert.deepEqual(counts(), [0, 0, 0, 0, 0, 0]);
   });
@@ -207,17 +209,19 @@ describe("health-check metrics", () => {
     const [a, b] = [await pool.getConnection(), await pool.getConnection()];
     a.release();
     b.release();
-    const [slow, hanging] = driver.connections;
+    // Pinged in turn: the first answers after 150 ms, the second never.
     const pong = Promise.withResolvers<void>();
-    slow.ping = () => pong.promise;
-    hanging.hangPings = true;
+    let pings = 0;
+    for (const fake of driver.connections) {
+      fake.ping = () => ++pings === 1 ? pong.promise : new Promise<void>(() => {});
+    }
     await clock.advanceAsync(1_000 + 150);
     pong.resolve();
-    await clock.advanceAsync(100);
+    await flush();
     let m = pool.getMetrics();
-    assert.deepEqual([m.healthChecksPassed, m.healthChecksFailed], [1, 0]);
+    assert.deepEqual([m.healthChecksPassed, m.healthChecksFailed, pings], [1, 0, 2]);
     assert.equal(m.healthCheckDuration, 150);
-    await clock.advanceAsync(149);
+    await clock.advanceAsync(399);
     assert.equal(pool.getMetrics().healthChecksFailed, 0);
     await clock.advanceAsync(1);
     m = pool.getMetrics();
