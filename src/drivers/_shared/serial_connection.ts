@@ -30,8 +30,7 @@ const DISCARD_SESSION = "close all; set session authorization default; reset all
  * is sent only for a call alone on the wire, and nothing more is sent until
  * the cancelled call has finished (its request has landed).
  */
-export abstract class SerialConnection<Statement extends PromiseLike<unknown>, Cancel>
-  implements DriverConnection {
+export abstract class SerialConnection<Statement, Cancel> implements DriverConnection {
   /** Set as soon as `close()` is called or the socket has closed. */
   #closed = false;
   /** Set by the first `close()`: what every `close()` returns. */
@@ -309,21 +308,32 @@ export abstract class SerialConnection<Statement extends PromiseLike<unknown>, C
     // A reset with no transaction open: nothing to send.
     if (call.action === "reset" && !this.transaction) return this.finish(call, true, undefined);
     const query = this.send(call);
-    if (query === undefined) return;
+    // Ended already: the client refused the statement during send (node-postgres
+    // calls back at once for a parameter it cannot serialize).
+    if (query === undefined || call.ended) return;
     call.query = query;
     this.#wire.push(call);
     if (call.action !== "pipeline") {
       call.alone = true;
       this.#alone++;
     }
-    query.then(
-      (result) => this.#ended(call, true, result),
-      (error) => this.#ended(call, false, error),
+    this.watch(call, query);
+  }
+
+  /**
+   * Ends `call` once `statement`, just sent, has ended: here through its
+   * promise. A driver whose client reports the end to a callback instead
+   * overrides this to do nothing, and calls `statementEnded` from there.
+   */
+  protected watch(call: Call<Statement, Cancel>, statement: Statement): void {
+    (statement as PromiseLike<unknown>).then(
+      (result) => this.statementEnded(call, true, result),
+      (error) => this.statementEnded(call, false, error),
     );
   }
 
   /** The statement of a call on the wire has ended, or the socket is gone. */
-  #ended(call: Call<Statement, Cancel>, ok: boolean, value: unknown): void {
+  protected statementEnded(call: Call<Statement, Cancel>, ok: boolean, value: unknown): void {
     if (call.ended) return;
     call.ended = true;
     this.conclude(call, ok, value);
@@ -386,7 +396,9 @@ export abstract class SerialConnection<Statement extends PromiseLike<unknown>, C
     this.#markGone();
     if (endAgain && !wasClosed) this.endSocket();
     for (const call of this.#wire) {
-      this.afterClientRejected(() => this.#ended(call, false, this.closedError(call.action)));
+      this.afterClientRejected(() =>
+        this.statementEnded(call, false, this.closedError(call.action))
+      );
     }
     if (this.#listener) this.#notify();
   }

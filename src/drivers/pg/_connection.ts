@@ -8,8 +8,8 @@ import { breaksConnection } from "./_errors.ts";
 import type { Endpoint, ResolvedOptions } from "./_resolve_options.ts";
 
 type Result = pg.QueryResult<Record<string, unknown>>;
-/** What `client.query` resolves with: one result, or one per statement of several. */
-type Statement = Promise<Result | Result[]>;
+/** A statement sent; its callback gets one result, or one per statement of several. */
+type Statement = pg.Query;
 /** A call of this driver; its `cancel` is the request to cancel its statement. */
 type PgCall = Call<Statement, Promise<void>>;
 
@@ -82,8 +82,21 @@ export class PgConnection extends SerialConnection<Statement, Promise<void>> {
     // takes several statements (as the discard call needs). Never named,
     // so nothing is prepared beyond the statement itself.
     const values = call.params.length === 0 ? undefined : [...call.params];
-    return this.#client.query<Record<string, unknown>>({ text: call.text, values }) as Statement;
+    // A query with a callback: node-postgres's promise form costs a copy
+    // of the query's options, two promises and a stack trace per statement.
+    const query = new pg.Query(
+      call.text,
+      values,
+      // Typed as one result; several statements bring one each.
+      (error: Error | undefined, result: unknown) =>
+        error ? this.statementEnded(call, false, error) : this.statementEnded(call, true, result),
+    );
+    this.#client.query(query);
+    return query;
   }
+
+  /** The query's callback ends the call. */
+  protected override watch(): void {}
 
   protected conclude(call: PgCall, ok: boolean, value: unknown): void {
     if (ok) {
