@@ -40,10 +40,33 @@ function plainArrays(rows: Record<string, unknown>[]): void {
   }
 }
 
-/** `text` as the strings of a tagged template with no values. */
+/** How many texts keep their template; past that the memo starts afresh. */
+const TEMPLATES_KEPT = 1_000;
+const templates = new Map<string, TemplateStringsArray>();
+
+/**
+ * `text` as the strings of a tagged template with no values, the same
+ * object each time: Bun caches what it derives from a template by the
+ * strings object, and derived it anew for a fresh one at every statement.
+ */
 function templateOf(text: string): TemplateStringsArray {
-  // Bun takes an array with an enumerable `raw` for a mistake, not a template.
-  return Object.defineProperty([text], "raw", { value: [text] }) as unknown as TemplateStringsArray;
+  let template = templates.get(text);
+  if (template === undefined) {
+    if (templates.size >= TEMPLATES_KEPT) templates.clear();
+    // Bun takes an array with an enumerable `raw` for a mistake, not a template.
+    template = Object.freeze(
+      Object.defineProperty([text], "raw", { value: Object.freeze([text]) }),
+    ) as unknown as TemplateStringsArray;
+    templates.set(text, template);
+  }
+  return template;
+}
+
+/** The rows of a result, as a plain array (Bun's is a subclass with more fields). */
+function rowsOf(result: BunSqlResult): Record<string, unknown>[] {
+  const rows = new Array<Record<string, unknown>>(result.length);
+  for (let i = 0; i < rows.length; i++) rows[i] = result[i] as Record<string, unknown>;
+  return rows;
 }
 
 /**
@@ -153,7 +176,7 @@ export class BunConnection extends SerialConnection<BunSqlQuery, CancelStep> {
       );
     }
     if (call.action === "reset") return undefined;
-    const rows = Array.from(last) as Record<string, unknown>[];
+    const rows = rowsOf(last);
     // Only the extended protocol brings binary arrays.
     if (call.params.length > 0 || call.action === "pipeline") plainArrays(rows);
     return {
