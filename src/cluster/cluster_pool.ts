@@ -12,7 +12,7 @@ import type { QueryResult } from "../driver.ts";
 import { PoolClosedError } from "../errors.ts";
 import type { ConnectionPool } from "../pool.ts";
 import type { Transaction, TransactionOptions } from "../transaction.ts";
-import { healthRound, type HealthSettings } from "./_health.ts";
+import { applyHealth, type HealthSettings, probeAll } from "./_health.ts";
 import { learnRoles } from "./_roles.ts";
 import { PrimaryWalHistory } from "./_lag.ts";
 import { ClusterMember } from "./_member.ts";
@@ -304,10 +304,14 @@ export class ClusterPool implements AsyncDisposable {
     if (this.#round === undefined) {
       const router = this.#router;
       const learning = this.#learning;
-      const roles = learning === undefined
-        ? Promise.resolve()
-        : learnRoles(router, learning, this.#health);
-      this.#round = roles.then(() => healthRound(router.primary, router.replicas, this.#health))
+      const health = this.#health;
+      // One probe per member answers both the roles and the health.
+      this.#round = probeAll(learning ?? [router.primary, ...router.replicas], health)
+        .then((answers) => {
+          if (health.stop.aborted) return;
+          if (learning !== undefined) learnRoles(router, learning, answers, health);
+          applyHealth(router.primary, router.replicas, answers, health);
+        })
         .catch((error) => this.#health.report(error, "healthCheck", router.primary.name))
         .finally(() => {
           this.#round = undefined;
