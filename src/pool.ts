@@ -21,7 +21,8 @@ import { startMaintenance } from "./_core/maintenance.ts";
 import { runTemplate } from "./_core/sql_template.ts";
 import { acquireHistogram } from "./_core/histogram.ts";
 import { register } from "./_core/observers.ts";
-import { checkRetries, retryTransaction } from "./_core/retry.ts";
+import { type Attempt, checkRetries, retryTransaction } from "./_core/retry.ts";
+import { attachCore } from "./_core/pool_cores.ts";
 import { executeStatement, type GetConnection } from "./_core/execute.ts";
 import { whenReady } from "./_core/readiness.ts";
 
@@ -84,6 +85,7 @@ export class ConnectionPool implements AsyncDisposable {
   constructor(options: PoolOptions) {
     const resolved = resolvePoolOptions(options);
     this.#core = new PoolCore(resolved, resolved.clock ?? systemClock);
+    attachCore(this, this.#core);
     this.#stopMaintenance = startMaintenance(this.#core);
   }
 
@@ -246,7 +248,11 @@ export class ConnectionPool implements AsyncDisposable {
    * }
    * ```
    */
-  async beginTx(options?: TransactionOptions): Promise<Transaction> {
+  beginTx(options?: TransactionOptions): Promise<Transaction> {
+    return this.#begin(options);
+  }
+
+  async #begin(options: TransactionOptions | undefined): Promise<OpenTransaction> {
     const begin = beginStatement(options);
     const connection = await this.getConnection({ signal: options?.signal });
     try {
@@ -292,9 +298,12 @@ export class ConnectionPool implements AsyncDisposable {
     } catch (error) {
       return Promise.reject(error);
     }
-    const begin = () => this.beginTx(options);
-    if (retries === 0) return runInTransaction(begin, fn);
-    return retryTransaction(this.#core, begin, fn, retries, options?.signal);
+    if (retries === 0) return runInTransaction(() => this.#begin(options), fn);
+    const begin = async (attempt: Attempt) => {
+      attempt.core = this.#core;
+      return attempt.tx = await this.#begin(options);
+    };
+    return retryTransaction(begin, fn, retries, options?.signal);
   }
 
   /**

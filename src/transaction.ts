@@ -56,8 +56,8 @@ export interface TransactionOptions {
    * new transaction, after a serialization failure (40001), a deadlock
    * (40P01), or the loss of the connection before `COMMIT` was sent. Each
    * retry waits a jittered backoff: up to 10 ms, doubling, at most 1 s.
-   * `ClusterPool.transaction` honours it for writes, not for read-only
-   * transactions. Default 0.
+   * `ClusterPool.transaction` honours it too; a read-only transaction's
+   * retry runs on a replica chosen anew. Default 0.
    */
   retries?: number;
 }

@@ -2,7 +2,7 @@ import type { ExecuteOptions } from "../connection.ts";
 import { QueryTimeoutError } from "../errors.ts";
 import type { Transaction } from "../transaction.ts";
 import type { PoolCore } from "./core.ts";
-import { checkTransactionFn, OpenTransaction, runInTransaction } from "./open_transaction.ts";
+import { checkTransactionFn, type OpenTransaction, runInTransaction } from "./open_transaction.ts";
 import { wasLost } from "./lost_statements.ts";
 import { describe } from "./options.ts";
 
@@ -92,34 +92,47 @@ export async function retryStatement<T>(
 }
 
 /**
+ * Where one attempt of a transaction ran, as the retry loop needs to know:
+ * `begin` fills it in as it goes.
+ */
+export interface Attempt {
+  /** The pool the attempt was given to; none when it failed before one was chosen. */
+  core?: PoolCore;
+  /** Its transaction, once `BEGIN` succeeded. */
+  tx?: OpenTransaction;
+}
+
+/**
  * Runs `fn` in the transaction `begin` opens, as `runInTransaction` does,
  * and runs it again on a new transaction, up to `retries` times, after a
  * failure that rolled it back for sure and may not recur: a conflict the
  * driver's `canRetryTransaction` names (40001, 40P01), or a connection that
- * died before `COMMIT` was sent.
+ * died before `COMMIT` was sent. Each attempt's pool (see {@linkcode Attempt})
+ * counts its retry and waits the backoff, so attempts may run on different
+ * pools, as a cluster's read-only transactions do.
  *
  * @throws {TypeError} `fn` not a function, before anything begins.
  */
 export async function retryTransaction<T>(
-  core: PoolCore,
-  begin: () => Promise<Transaction>,
+  begin: (attempt: Attempt) => Promise<Transaction>,
   fn: (tx: Transaction) => Promise<T> | T,
   retries: number,
   signal: AbortSignal | undefined,
 ): Promise<T> {
   checkTransactionFn(fn);
-  for (let attempt = 1;; attempt++) {
-    let tx: Transaction | undefined;
+  for (let n = 1;; n++) {
+    const attempt: Attempt = {};
     try {
-      return await runInTransaction(async () => tx = await begin(), fn);
+      return await runInTransaction(() => begin(attempt), fn);
     } catch (error) {
+      const core = attempt.core;
       if (
-        attempt > retries || core.closing || signal?.aborted ||
+        n > retries || core === undefined || core.closing || signal?.aborted ||
         // A BEGIN that failed leaves no transaction: nothing was committed.
-        !mayRetryTransaction(core, tx instanceof OpenTransaction ? tx : undefined, error)
+        !mayRetryTransaction(core, attempt.tx, error)
       ) throw error;
+      await beforeRetry(core, n, signal);
     }
-    await beforeRetry(core, attempt, signal);
   }
 }
 

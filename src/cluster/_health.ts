@@ -1,7 +1,9 @@
 /**
  * One round of the cluster's health checks: every member is probed at once,
- * each probe bounded by the probe timeout, then each member's standing is
- * set from what it said. Changes for the worse go to the error hook.
+ * one query each, bounded by the probe timeout; then (for a cluster of
+ * `members`, once the roles are learned from the same answers) each
+ * member's standing is set from what it said. Changes for the worse go to
+ * the error hook.
  *
  * @module
  */
@@ -12,7 +14,7 @@ import { withTimeout } from "../_core/deadline.ts";
 import { PrimaryReadOnlyError, ReplicationLagError } from "./errors.ts";
 import type { PrimaryWalHistory } from "./_lag.ts";
 import type { ClusterMember, MemberTrouble } from "./_member.ts";
-import { type PrimaryState, probePrimary, probeReplica, type ReplicaState } from "./_probes.ts";
+import { type MemberState, probe } from "./_probes.ts";
 
 /** What a round needs besides the members. */
 export interface HealthSettings {
@@ -27,30 +29,40 @@ export interface HealthSettings {
 }
 
 /** A probe's outcome. */
-export interface Answer<T> {
-  state?: T;
+export interface Answer {
+  state?: MemberState;
   error?: unknown;
   /** The clock's time when the answer came. */
   at: number;
+  /** The member's `failovers` when it was asked. */
+  failovers: number;
 }
 
-/** Probes `primary` and `replicas` and updates their standing. Never rejects. */
-export async function healthRound(
+/** Each member's answer in one round. */
+export type Answers = ReadonlyMap<ClusterMember, Answer>;
+
+/** Probes every one of `members` at once. Never rejects. */
+export async function probeAll(
+  members: readonly ClusterMember[],
+  settings: HealthSettings,
+): Promise<Answers> {
+  const answers = await Promise.all(members.map((member) => ask(member, settings)));
+  return new Map(members.map((member, i) => [member, answers[i]]));
+}
+
+/** Sets the standing of `primary` and `replicas` from their answers in `answers`. */
+export function applyHealth(
   primary: ClusterMember,
   replicas: readonly ClusterMember[],
+  answers: Answers,
   settings: HealthSettings,
-): Promise<void> {
-  const failovers = replicas.map((replica) => replica.failovers);
-  const [primaryAnswer, ...replicaAnswers] = await Promise.all([
-    ask(primary, probePrimary, settings),
-    ...replicas.map((replica) => ask(replica, probeReplica, settings)),
-  ]);
-  if (settings.stop.aborted) return;
-  applyPrimary(primary, primaryAnswer, settings);
-  replicas.forEach((replica, i) => {
+): void {
+  applyPrimary(primary, answers.get(primary)!, settings);
+  for (const replica of replicas) {
+    const answer = answers.get(replica)!;
     // A read found it unreachable while this round ran: the answer may predate that.
-    if (replica.failovers === failovers[i]) applyReplica(replica, replicaAnswers[i], settings);
-  });
+    if (replica.failovers === answer.failovers) applyReplica(replica, answer, settings);
+  }
   let slowest: bigint | undefined;
   for (const { replayLsn } of replicas) {
     if (replayLsn !== undefined && (slowest === undefined || replayLsn < slowest)) {
@@ -60,11 +72,11 @@ export async function healthRound(
   if (slowest !== undefined) settings.history.trim(slowest);
 }
 
-export function ask<T>(
+function ask(
   member: ClusterMember,
-  probe: (pool: ClusterMember["pool"], signal: AbortSignal) => Promise<T>,
   { clock, probeTimeout, stop }: HealthSettings,
-): Promise<Answer<T>> {
+): Promise<Answer> {
+  const failovers = member.failovers;
   // Stopped with the cluster: a probe left running would hold its pool's close() for closeTimeout.
   return withTimeout(
     clock,
@@ -77,14 +89,14 @@ export function ask<T>(
       ),
     (signal) => probe(member.pool, signal),
   ).then(
-    (state) => ({ state, at: clock.now() }),
-    (error) => ({ error, at: clock.now() }),
+    (state) => ({ state, at: clock.now(), failovers }),
+    (error) => ({ error, at: clock.now(), failovers }),
   );
 }
 
 function applyPrimary(
   primary: ClusterMember,
-  answer: Answer<PrimaryState>,
+  answer: Answer,
   settings: HealthSettings,
 ): void {
   const state = counted(primary, answer, settings);
@@ -102,7 +114,7 @@ function applyPrimary(
 
 function applyReplica(
   replica: ClusterMember,
-  answer: Answer<ReplicaState>,
+  answer: Answer,
   settings: HealthSettings,
 ): void {
   const state = counted(replica, answer, settings);
@@ -132,11 +144,11 @@ function applyReplica(
 }
 
 /** Counts a check; a member that did not answer is unreachable. Returns what it said, if it did. */
-function counted<T>(
+function counted(
   member: ClusterMember,
-  answer: Answer<T>,
+  answer: Answer,
   settings: HealthSettings,
-): T | undefined {
+): MemberState | undefined {
   if (answer.state === undefined) {
     member.checksFailed++;
     setTrouble(member, "unreachable", answer.error, "healthCheck", settings);

@@ -1,7 +1,8 @@
 /**
- * How a cluster of `members` learns who is primary: before each health
- * round, every member is asked whether it is in recovery; the one member
- * that is not becomes the primary, the others replicas. With none or
+ * How a cluster of `members` learns who is primary: from each health
+ * round's answers, before the members' standing is set from the same
+ * answers; the one member not in recovery becomes the primary, the others
+ * replicas. With none or
  * several, writes are refused until a later round finds exactly one, so
  * two primaries never take writes at once.
  *
@@ -9,22 +10,20 @@
  */
 
 import { NoPrimaryError } from "./errors.ts";
-import { ask, type HealthSettings } from "./_health.ts";
+import type { Answers, HealthSettings } from "./_health.ts";
 import type { ClusterMember } from "./_member.ts";
-import { probeReplica } from "./_probes.ts";
 import type { ClusterRouter } from "./_router.ts";
 
-/** Probes every member's role and sets the router's primary and replicas. Never rejects. */
-export async function learnRoles(
+/** Sets the router's primary and replicas from what `members` answered. */
+export function learnRoles(
   router: ClusterRouter,
   members: readonly ClusterMember[],
+  answers: Answers,
   settings: HealthSettings,
-): Promise<void> {
-  const answers = await Promise.all(members.map((member) => ask(member, probeReplica, settings)));
-  if (settings.stop.aborted) return;
+): void {
   // A member that did not answer claims nothing: a primary cut off from the
   // cluster must not keep the writes once another has been promoted.
-  const claimants = members.filter((_, i) => answers[i].state?.inRecovery === false);
+  const claimants = members.filter((member) => answers.get(member)?.state?.inRecovery === false);
   if (claimants.length !== 1) {
     const names = claimants.map((member) => member.name);
     if (router.claimants?.join() !== names.join()) {
@@ -43,7 +42,7 @@ export async function learnRoles(
       member.lagMs = undefined;
       member.replayLsn = undefined;
     } else if (member.role === "primary") {
-      // Out of rotation until its replica probe, in the round about to run, passes.
+      // Out of rotation until its answer in this round, applied next, shows it a replica in good standing.
       member.role = "replica";
       member.trouble = "unchecked";
       member.readOnly = false;

@@ -16,6 +16,8 @@ import {
   OpenTransaction,
   runInTransaction,
 } from "../_core/open_transaction.ts";
+import { type Attempt, checkRetries, retryTransaction } from "../_core/retry.ts";
+import { coreOf } from "../_core/pool_cores.ts";
 import type { Transaction, TransactionOptions } from "../transaction.ts";
 import { NoHealthyReplicaError, NoPrimaryError, PrimaryReadOnlyError } from "./errors.ts";
 import { acquireFromReplica, REPLICA_UNREACHABLE, replicaUnreachable } from "./_failover.ts";
@@ -127,14 +129,7 @@ export class ClusterRouter {
     options: TransactionOptions | undefined,
     writer: WriterState | undefined,
   ): Promise<Transaction> {
-    if (options?.readOnly === true) {
-      const begin = beginStatement(options);
-      const { member, value } = await this.#read(writer, options.signal, async (connection) => {
-        await connection.execute(begin, [], { signal: options.signal });
-        return new OpenTransaction(connection);
-      });
-      return new TrackedTransaction(value, () => member.inFlight--);
-    }
+    if (options?.readOnly === true) return this.#beginRead(options, writer, {});
     const member = await this.#writerReady();
     member.inFlight++;
     let inner: Transaction;
@@ -158,9 +153,12 @@ export class ClusterRouter {
   ): Promise<T> {
     // Before a member is chosen, so a bad call counts as no write.
     checkTransactionFn(fn);
+    const retries = checkRetries(options?.retries);
     if (options?.readOnly === true) {
-      // Begun with the read's retry; once fn runs, nothing is tried again.
-      return runInTransaction(() => this.beginTx(options, writer), fn);
+      // Each attempt chooses its replica anew: the one that failed may be out of rotation by now.
+      const begin = (attempt: Attempt) => this.#beginRead(options, writer, attempt);
+      if (retries === 0) return runInTransaction(() => begin({}), fn);
+      return retryTransaction(begin, fn, retries, options.signal);
     }
     const member = await this.#writerReady();
     try {
@@ -168,6 +166,28 @@ export class ClusterRouter {
     } finally {
       this.#wrote(writer);
     }
+  }
+
+  /**
+   * Begins a read-only transaction on the member chosen for a read, with the
+   * read's retry of an unreachable replica; notes in `attempt` where it ran.
+   */
+  async #beginRead(
+    options: TransactionOptions,
+    writer: WriterState | undefined,
+    attempt: Attempt,
+  ): Promise<Transaction> {
+    const begin = beginStatement(options);
+    const { member, value } = await this.#read(
+      writer,
+      options.signal,
+      async (connection, member) => {
+        attempt.core = coreOf(member.pool);
+        await connection.execute(begin, [], { signal: options.signal });
+        return attempt.tx = new OpenTransaction(connection);
+      },
+    );
+    return new TrackedTransaction(value, () => member.inFlight--);
   }
 
   /** The least busy replica in rotation, searching from the cursor so ties go in turn. */
@@ -250,7 +270,7 @@ export class ClusterRouter {
   async #read<T>(
     writer: WriterState | undefined,
     signal: AbortSignal | undefined,
-    use: (connection: PoolConnection) => Promise<T>,
+    use: (connection: PoolConnection, member: ClusterMember) => Promise<T>,
   ): Promise<{ member: ClusterMember; value: T }> {
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       // Refused here: caught below, the caller's mistake would take a replica out.
@@ -264,7 +284,7 @@ export class ClusterRouter {
         connection = member.role === "replica"
           ? await acquireFromReplica(member, this.#settings.clock, signal)
           : await member.pool.getConnection({ signal });
-        return { member, value: await use(connection) };
+        return { member, value: await use(connection, member) };
       } catch (error) {
         member.inFlight--;
         const lost = connection !== undefined && this.#releaseLost(member, connection);

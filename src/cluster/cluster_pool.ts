@@ -12,7 +12,7 @@ import type { QueryResult } from "../driver.ts";
 import { PoolClosedError } from "../errors.ts";
 import type { ConnectionPool } from "../pool.ts";
 import type { Transaction, TransactionOptions } from "../transaction.ts";
-import { healthRound, type HealthSettings } from "./_health.ts";
+import { applyHealth, type HealthSettings, probeAll } from "./_health.ts";
 import { learnRoles } from "./_roles.ts";
 import { PrimaryWalHistory } from "./_lag.ts";
 import { ClusterMember } from "./_member.ts";
@@ -49,6 +49,10 @@ import { Session } from "./_session.ts";
  *   a read-only transaction; never a statement error the server answered,
  *   the caller's abort or timeout, or anything after a transaction's
  *   function has started. The replica comes back through the health checks.
+ * - `transaction(fn, { retries })` retries as `ConnectionPool.transaction`
+ *   does: a write on the primary, a read-only transaction on a replica
+ *   chosen anew for each attempt, its retry counted in the `retries` of the
+ *   member it failed on.
  * - A primary that reports `transaction_read_only = on` (demoted by a
  *   failover) has its writes refused with `PrimaryReadOnlyError` until a
  *   check finds it writable; reported to `onError` as `"role"`.
@@ -235,10 +239,14 @@ export class ClusterPool implements AsyncDisposable {
   /**
    * Runs `fn` in a transaction, on a replica when `readOnly` is true, else
    * on the primary: commits when it returns, rolls back when it throws.
+   * With `retries`, runs `fn` again as `ConnectionPool.transaction` does; a
+   * read-only transaction's next attempt goes to the replica a new read
+   * would get.
    *
    * @param fn The work.
-   * @param options As for {@linkcode ClusterPool.beginTx}.
+   * @param options As for {@linkcode ClusterPool.beginTx}, and `retries`.
    * @returns What `fn` returned.
+   * @throws {RangeError} A `retries` that is not a non-negative integer.
    *
    * @example
    * ```ts
@@ -248,7 +256,7 @@ export class ClusterPool implements AsyncDisposable {
    * const total = await cluster.transaction(async (tx) => {
    *   const { rows } = await tx.execute<{ total: string }>("select sum(balance) as total from accounts");
    *   return rows[0].total;
-   * }, { readOnly: true });
+   * }, { readOnly: true, retries: 2 });
    * ```
    */
   transaction<T>(
@@ -296,10 +304,14 @@ export class ClusterPool implements AsyncDisposable {
     if (this.#round === undefined) {
       const router = this.#router;
       const learning = this.#learning;
-      const roles = learning === undefined
-        ? Promise.resolve()
-        : learnRoles(router, learning, this.#health);
-      this.#round = roles.then(() => healthRound(router.primary, router.replicas, this.#health))
+      const health = this.#health;
+      // One probe per member answers both the roles and the health.
+      this.#round = probeAll(learning ?? [router.primary, ...router.replicas], health)
+        .then((answers) => {
+          if (health.stop.aborted) return;
+          if (learning !== undefined) learnRoles(router, learning, answers, health);
+          applyHealth(router.primary, router.replicas, answers, health);
+        })
         .catch((error) => this.#health.report(error, "healthCheck", router.primary.name))
         .finally(() => {
           this.#round = undefined;

@@ -74,6 +74,47 @@ describe("ClusterPool over a streaming replica", () => {
     assert.deepEqual(c.errors, []);
   });
 
+  it(
+    "runs a read-only transaction again on the replica when its backend was terminated before COMMIT",
+    SLOW,
+    async () => {
+      await using c = openCluster();
+      const { cluster } = c;
+      await cluster.checkHealth();
+      await using sql = { ...admin(servers.replica.url), [Symbol.asyncDispose]: () => sql.close() };
+      const runs: { pid: number; r: boolean }[] = [];
+      const count = await cluster.transaction(async (tx) => {
+        const { rows } = await tx.execute<{ pid: number; r: boolean }>(
+          "select pg_backend_pid() as pid, pg_is_in_recovery() as r",
+        );
+        runs.push(rows[0]);
+        if (runs.length === 1) {
+          await sql.query("select pg_terminate_backend($1)", [rows[0].pid]);
+          await waitFor(
+            "the backend to end",
+            async () =>
+              (await sql.query("select 1 from pg_stat_activity where pid = $1", [rows[0].pid]))
+                .length === 0,
+          );
+        }
+        const { rows: [row] } = await tx.execute<{ n: number }>(
+          "select count(*)::int as n from pg_class",
+        );
+        return row.n;
+      }, { readOnly: true, retries: 1 });
+      assert.ok(count > 0);
+      assert.equal(runs.length, 2);
+      assert.deepEqual(runs.map((run) => run.r), [true, true], "both attempts on the replica");
+      assert.notEqual(runs[0].pid, runs[1].pid, "the second on a new connection");
+      const m = cluster.getMetrics();
+      assert.deepEqual(
+        m.members.map(({ name, reads, pool }) => [name, reads, pool.retries]),
+        [["primary", 0, 0], ["replica", 2, 1]],
+      );
+      assert.equal(m.totals.retries, 1);
+    },
+  );
+
   it("reads a row written on the primary from the replica once replayed", SLOW, async () => {
     await using c = openCluster();
     const { cluster } = c;

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { type ClusterErrorEvent, type ClusterOptions, ClusterPool } from "../../src/cluster/mod.ts";
 import { ConnectionPool } from "../../src/pool.ts";
-import { PRIMARY_PROBE, REPLICA_PROBE } from "../../src/cluster/_probes.ts";
+import { PROBE } from "../../src/cluster/_probes.ts";
 import { FakeDriver } from "./fake_driver.ts";
 import { ManualClock } from "./manual_clock.ts";
 
@@ -23,23 +23,27 @@ export interface Member {
 /** What the cluster told `onError`: the error, the event and the member's name. */
 export type ClusterErrors = [unknown, ClusterErrorEvent, string][];
 
-/** What the primary's probe answers. */
+/** What the member's probe answers as a primary. */
 export function primaryAnswers(driver: FakeDriver, lsn: string | null, readOnly = false): void {
-  driver.queryResults.set(PRIMARY_PROBE, {
-    rows: [{ in_recovery: false, read_only: readOnly ? "on" : "off", lsn }],
+  driver.queryResults.set(PROBE, {
+    rows: [{ in_recovery: false, read_only: readOnly ? "on" : "off", lsn, replay_lsn: null }],
     rowCount: 1,
     command: "SELECT",
   });
 }
 
-/** What a replica's probe answers. */
+/**
+ * What the member's probe answers as a replica; out of recovery (promoted),
+ * it answers as a primary at `replayLsn`.
+ */
 export function replicaAnswers(
   driver: FakeDriver,
   replayLsn: string | null,
   inRecovery = true,
 ): void {
-  driver.queryResults.set(REPLICA_PROBE, {
-    rows: [{ in_recovery: inRecovery, replay_lsn: replayLsn }],
+  if (!inRecovery) return primaryAnswers(driver, replayLsn);
+  driver.queryResults.set(PROBE, {
+    rows: [{ in_recovery: true, read_only: "on", lsn: null, replay_lsn: replayLsn }],
     rowCount: 1,
     command: "SELECT",
   });

@@ -7,7 +7,7 @@
 
 import { ClusterPool } from "../../src/cluster/mod.ts";
 import { ConnectionPool } from "../../src/pool.ts";
-import { PRIMARY_PROBE, REPLICA_PROBE } from "../../src/cluster/_probes.ts";
+import { PROBE } from "../../src/cluster/_probes.ts";
 import { FakeDriver } from "../support/fake_driver.ts";
 import { ManualClock } from "../support/manual_clock.ts";
 import { type Harness, waitThenTimeOut } from "../support/pool_helpers.ts";
@@ -39,9 +39,19 @@ export function fakeCluster() {
   const broken = open("replica-2");
   const answer = (driver: FakeDriver, text: string, row: Record<string, unknown>) =>
     driver.queryResults.set(text, { rows: [row], rowCount: 1, command: "SELECT" });
-  answer(primary.driver, PRIMARY_PROBE, { in_recovery: false, read_only: "off", lsn: "0/100" });
-  answer(replica.driver, REPLICA_PROBE, { in_recovery: true, replay_lsn: "0/100" });
-  broken.driver.queryErrors.set(REPLICA_PROBE, new Error("replica down"));
+  answer(primary.driver, PROBE, {
+    in_recovery: false,
+    read_only: "off",
+    lsn: "0/100",
+    replay_lsn: null,
+  });
+  answer(replica.driver, PROBE, {
+    in_recovery: true,
+    read_only: "on",
+    lsn: null,
+    replay_lsn: "0/100",
+  });
+  broken.driver.queryErrors.set(PROBE, new Error("replica down"));
   const cluster = new ClusterPool({
     primary: primary.pool,
     replicas: [replica.pool, broken.pool],

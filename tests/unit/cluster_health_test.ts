@@ -10,7 +10,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ClusterPool, NoHealthyReplicaError, PrimaryReadOnlyError } from "../../src/cluster/mod.ts";
 import { PoolError } from "../../src/errors.ts";
-import { PRIMARY_PROBE, REPLICA_PROBE } from "../../src/cluster/_probes.ts";
+import { PROBE } from "../../src/cluster/_probes.ts";
 import { flush, ManualClock } from "../support/manual_clock.ts";
 import { observe } from "../support/pool_helpers.ts";
 import { member, primaryAnswers, replicaAnswers, setUp } from "../support/cluster_helpers.ts";
@@ -45,7 +45,7 @@ describe("ClusterPool replica health", () => {
     const { cluster, replicas, errors, clock, where } = setUp({}, 1);
     const refused = new Error("connection refused");
     await flush();
-    replicas[0].driver.queryErrors.set(REPLICA_PROBE, refused);
+    replicas[0].driver.queryErrors.set(PROBE, refused);
     await clock.advanceAsync(1_000);
     assert.deepEqual(cluster.members().map((m) => [m.name, m.healthy]), [
       ["primary", true],
@@ -55,7 +55,7 @@ describe("ClusterPool replica health", () => {
     assert.equal(await where((t) => cluster.executeRead(t)), "primary");
     await clock.advanceAsync(2_000);
     assert.equal(errors.length, 1, "a replica that stays down is reported once");
-    replicas[0].driver.queryErrors.delete(REPLICA_PROBE);
+    replicas[0].driver.queryErrors.delete(PROBE);
     await clock.advanceAsync(1_000);
     assert.equal(await where((t) => cluster.executeRead(t)), "replica-1");
     const m = cluster.getMetrics();
@@ -87,7 +87,7 @@ describe("ClusterPool replica health", () => {
   it('fails reads with NoHealthyReplicaError when readFallback is "fail"', async () => {
     const { cluster, replicas, clock } = setUp({ readFallback: "fail" }, 2);
     await flush();
-    for (const r of replicas) r.driver.queryErrors.set(REPLICA_PROBE, new Error("down"));
+    for (const r of replicas) r.driver.queryErrors.set(PROBE, new Error("down"));
     await clock.advanceAsync(1_000);
     await assert.rejects(
       cluster.executeRead("select 1"),
@@ -121,13 +121,13 @@ describe("ClusterPool replica health", () => {
 
   it("with healthInterval 0, probes nothing and keeps every replica in rotation", async () => {
     const { cluster, replicas, primary, clock, where } = setUp({ healthInterval: 0 }, 1);
-    replicas[0].driver.queryErrors.set(REPLICA_PROBE, new Error("never asked"));
+    replicas[0].driver.queryErrors.set(PROBE, new Error("never asked"));
     assert.equal(clock.pendingTimers, 0);
     assert.equal(await where((t) => cluster.executeRead(t)), "replica-1");
     await clock.advanceAsync(60_000);
     const probes = [primary, ...replicas].flatMap((m) =>
       m.driver.connections.flatMap((c) => c.queries)
-    ).filter((q) => q === PRIMARY_PROBE || q === REPLICA_PROBE);
+    ).filter((q) => q === PROBE);
     assert.deepEqual(probes, []);
     await cluster.close();
   });

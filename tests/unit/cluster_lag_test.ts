@@ -8,7 +8,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ReplicationLagError } from "../../src/cluster/mod.ts";
-import { PRIMARY_PROBE } from "../../src/cluster/_probes.ts";
+import { PROBE } from "../../src/cluster/_probes.ts";
 import { flush } from "../support/manual_clock.ts";
 import { primaryAnswers, replicaAnswers, setUp } from "../support/cluster_helpers.ts";
 
@@ -94,7 +94,7 @@ describe("ClusterPool replication lag", () => {
 
   it("leaves lag unknown, and the replica in, while the primary has never answered", async () => {
     const { cluster, primary, errors, clock } = setUp({}, 1);
-    primary.driver.queryErrors.set(PRIMARY_PROBE, new Error("primary down"));
+    primary.driver.queryErrors.set(PROBE, new Error("primary down"));
     await clock.advanceAsync(5_000);
     assert.deepEqual(cluster.members().map((m) => [m.healthy, m.lagMs]), [[false, null], [
       true,

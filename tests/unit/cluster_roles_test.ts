@@ -13,8 +13,8 @@ import { ManualClock } from "../support/manual_clock.ts";
 
 /** Makes a fake member answer every probe as a primary, or as a standby. */
 function serverIs(target: Member, role: "primary" | "standby"): void {
-  replicaAnswers(target.driver, role === "primary" ? null : "0/100", role === "standby");
-  primaryAnswers(target.driver, "0/100", role === "standby");
+  if (role === "primary") primaryAnswers(target.driver, "0/100");
+  else replicaAnswers(target.driver, "0/100");
 }
 
 /** A cluster of `roles.length` members given without roles, named `db-1`, `db-2`, ... */
@@ -62,6 +62,37 @@ describe("ClusterPool given members without roles", () => {
       const readers = new Set([await where((text) => cluster.executeRead(text))]);
       readers.add(await where((text) => cluster.executeRead(text)));
       assert.deepEqual([...readers].toSorted(), ["db-1", "db-3"]);
+    } finally {
+      await cluster.close();
+    }
+  });
+
+  it("asks each member one probe query per round, for its role and its health alike", async () => {
+    const { cluster, members, clock } = setUp(["standby", "primary", "standby"]);
+    /** Per member, the probe queries its connections were sent (every probe asks pg_is_in_recovery()). */
+    const probes = () =>
+      members.map((m) =>
+        m.driver.connections.flatMap((c) => c.queries)
+          .filter((text) => text.startsWith("select pg_is_in_recovery()")).length
+      );
+    try {
+      await cluster.checkHealth();
+      assert.deepEqual(probes(), [1, 1, 1]);
+      await clock.advanceAsync(1_000);
+      assert.deepEqual(probes(), [2, 2, 2]);
+      // The promotion is learned, and every standing set, from that one answer each.
+      serverIs(members[1], "standby");
+      serverIs(members[2], "primary");
+      await clock.advanceAsync(1_000);
+      assert.deepEqual(probes(), [3, 3, 3]);
+      assert.deepEqual(
+        cluster.members().map(({ name, role, healthy }) => [name, role, healthy]),
+        [["db-3", "primary", true], ["db-1", "replica", true], ["db-2", "replica", true]],
+      );
+      assert.deepEqual(
+        cluster.getMetrics().members.map((m) => [m.healthChecksPassed, m.healthChecksFailed]),
+        [[3, 0], [3, 0], [3, 0]],
+      );
     } finally {
       await cluster.close();
     }
