@@ -47,6 +47,11 @@ export interface DriverTarget {
   databaseError(error: unknown): void;
   /** The code, and the code of the cause, of the error a terminated backend closes with. */
   terminatedClose: { code?: string; causeCode?: string };
+  /**
+   * What a statement running when its backend is terminated rejects with:
+   * the server's 57P01, or (postgres.js) the closed connection's code.
+   */
+  terminatedStatement: "57P01" | "CONNECTION_CLOSED";
   /** The code a connect past `connect_timeout` rejects with, where it has one. */
   connectTimeoutCode?: string;
   /**
@@ -82,6 +87,7 @@ export const TARGETS: DriverTarget[] = [
     severalStatementsDirty: [],
     databaseError: (error) => assert.equal((error as Error).name, "PostgresError"),
     terminatedClose: {},
+    terminatedStatement: "CONNECTION_CLOSED",
     connectTimeoutCode: "CONNECT_TIMEOUT",
     abortedConnectCloses: "after the handshake",
     racingAbort: "keeps",
@@ -110,6 +116,7 @@ export const TARGETS: DriverTarget[] = [
       assert.equal((error as { severity?: unknown }).severity, "ERROR");
     },
     terminatedClose: { code: "CONNECTION_CLOSED", causeCode: "57P01" },
+    terminatedStatement: "57P01",
     connectTimeoutCode: "CONNECT_TIMEOUT",
     abortedConnectCloses: "at once",
     racingAbort: "may close",
@@ -143,6 +150,7 @@ export const TARGETS: DriverTarget[] = [
     ],
     databaseError: (error) => assert.ok(error instanceof pg.DatabaseError),
     terminatedClose: { causeCode: "57P01" },
+    terminatedStatement: "57P01",
     abortedConnectCloses: "at once",
     racingAbort: "keeps",
     refused: (url) => [
