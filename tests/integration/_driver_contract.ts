@@ -79,7 +79,10 @@ export const TARGETS: DriverTarget[] = [
     make: (urlOrOptions, options) => postgresDriver(urlOrOptions as string, options as never),
     traced(url, name) {
       const log: string[] = [];
-      const driver = postgresDriver(url, { connection: { application_name: name }, debug: sent(log) });
+      const driver = postgresDriver(url, {
+        connection: { application_name: name },
+        debug: sent(log),
+      });
       return { driver, sent: log };
     },
     undefinedParameter: "UNDEFINED_VALUE",
@@ -216,7 +219,9 @@ export async function startDriverContract(): Promise<(body: (suite: DriverSuite)
     for (const target of TARGETS) {
       const driverFor = (name: string, options: object = {}) =>
         target.make(db.url, { connection: { application_name: name }, ...options });
-      const title = target.skip === undefined ? target.title : `${target.title} (skipped: ${target.skip})`;
+      const title = target.skip === undefined
+        ? target.title
+        : `${target.title} (skipped: ${target.skip})`;
       describe(title, { skip: target.skip }, () => {
         body({
           target,

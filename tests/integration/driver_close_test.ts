@@ -30,7 +30,9 @@ forEachDriver(({ target, test, server, driverFor, open, name: fresh }) => {
       assert.ok(error instanceof Error);
       const { code, causeCode } = target.terminatedClose;
       if (code) assert.equal(codeOf(error), code);
-      if (causeCode) assert.equal(codeOf(error.cause), causeCode, "the server's reason is the cause");
+      if (causeCode) {
+        assert.equal(codeOf(error.cause), causeCode, "the server's reason is the cause");
+      }
 
       for (
         const call of [

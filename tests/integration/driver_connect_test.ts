@@ -131,7 +131,11 @@ forEachDriver(({ target, test, server, driverFor, name: fresh }) => {
     test("aborting a connect to a server that never answers closes the socket within connect_timeout", async () => {
       const proxy = await gatedProxy(server().db.options);
       try {
-        const driver = target.make({ ...server().db.options, port: proxy.port, connect_timeout: 1 });
+        const driver = target.make({
+          ...server().db.options,
+          port: proxy.port,
+          connect_timeout: 1,
+        });
         const controller = new AbortController();
         const connecting = rejection(driver.connect(controller.signal));
         await waitFor("the driver to reach the proxy", () => proxy.clients.length === 1);
@@ -174,7 +178,9 @@ forEachDriver(({ target, test, server, driverFor, name: fresh }) => {
     test("with sslmode prefer, connects without TLS to a server that has none", async () => {
       const { db } = server();
       const name = fresh();
-      const driver = pgDriver(`${db.url}?sslmode=prefer`, { connection: { application_name: name } });
+      const driver = pgDriver(`${db.url}?sslmode=prefer`, {
+        connection: { application_name: name },
+      });
       const connection = await driver.connect(AbortSignal.timeout(10_000));
       try {
         const { rows } = await connection.query(

@@ -187,7 +187,9 @@ forEachDriver(({ target, test, driverFor, open, name: fresh }) => {
         texts: ["a", "b c", null],
       };
       try {
-        const queries = [[`select ${columns}`, []], [`select ${columns}, $1::int as p`, [1]]] as const;
+        const queries = [[`select ${columns}`, []], [`select ${columns}, $1::int as p`, [
+          1,
+        ]]] as const;
         for (const [text, params] of queries) {
           const [{ bytes, p: _, ...row }] = (await connection.query(text, params)).rows;
           assert.deepEqual(row, expected, `${params.length} parameters`);
