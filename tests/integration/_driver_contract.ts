@@ -19,7 +19,14 @@ import { type Admin, admin, startPostgres, type TestPostgres } from "../support/
 import { codeOf, uniqueName } from "../support/driver_helpers.ts";
 import { ON_BUN } from "../support/bun_driver_env.ts";
 
-/** What the suite needs of one driver, and how it differs from the others. */
+/**
+ * What the suite needs of one driver, and how it differs from the others.
+ *
+ * @example
+ * ```ts
+ * if (target.undefinedParameter === "null") assert.deepEqual(rows, [{ n: null }]);
+ * ```
+ */
 export interface DriverTarget {
   id: "postgres" | "bun" | "pg";
   /** The suite's title, before any skip reason. */
@@ -64,13 +71,22 @@ export interface DriverTarget {
    * closed (Bun cannot tell when its cancel request arrived).
    */
   racingAbort: "keeps" | "may close";
+  /** Whether the server's notices reach an `onnotice` option (Bun.SQL has no notice callback). */
+  onnotice: boolean;
   /** Calls of the factory that must throw, and what they throw. */
   refused(url: string): [() => unknown, RegExp | (new (...args: never[]) => Error)][];
 }
 
 const sent = (log: string[]) => (_id: number, text: string) => log.push(text);
 
-/** The three drivers, as the contract suite sees them. */
+/**
+ * The three drivers, as the contract suite sees them.
+ *
+ * @example
+ * ```ts
+ * const pgTarget = TARGETS.find((target) => target.id === "pg")!;
+ * ```
+ */
 export const TARGETS: DriverTarget[] = [
   {
     id: "postgres",
@@ -94,6 +110,7 @@ export const TARGETS: DriverTarget[] = [
     connectTimeoutCode: "CONNECT_TIMEOUT",
     abortedConnectCloses: "after the handshake",
     racingAbort: "keeps",
+    onnotice: true,
     refused: (url) => [
       [() => postgresDriver(url, { max_lifetime: 60 } as never), TypeError],
       [() => postgresDriver({ host: "localhost", database: "x" }), TypeError],
@@ -123,6 +140,7 @@ export const TARGETS: DriverTarget[] = [
     connectTimeoutCode: "CONNECT_TIMEOUT",
     abortedConnectCloses: "at once",
     racingAbort: "may close",
+    onnotice: false,
     refused: (url) => [
       [() => bunDriver(url, { max: 2 } as never), TypeError],
       [() => bunDriver(url, { idleTimeout: 2 } as never), TypeError],
@@ -156,6 +174,7 @@ export const TARGETS: DriverTarget[] = [
     terminatedStatement: "57P01",
     abortedConnectCloses: "at once",
     racingAbort: "keeps",
+    onnotice: true,
     refused: (url) => [
       ...([
         [{ connectionString: url }, /"connectionString"/],
@@ -180,7 +199,14 @@ export const TARGETS: DriverTarget[] = [
   },
 ];
 
-/** One driver's suite, as its tests reach the server and the driver. */
+/**
+ * One driver's suite, as its tests reach the server and the driver.
+ *
+ * @example
+ * ```ts
+ * forEachDriver(({ test, open }) => test("pings", async () => (await open()).ping()));
+ * ```
+ */
 export interface DriverSuite {
   target: DriverTarget;
   /** Defines one test, reported as skipped with the reason where the driver cannot run. */
@@ -240,12 +266,27 @@ export async function startDriverContract(): Promise<(body: (suite: DriverSuite)
   };
 }
 
-/** Asserts that `error` is what a closed connection rejects a call with. */
+/**
+ * Asserts that `error` is what a closed connection rejects a call with.
+ *
+ * @example
+ * ```ts
+ * assertClosedError(await rejection(connection.query("select 1", [])));
+ * ```
+ */
 export function assertClosedError(error: unknown): void {
   assert.equal(codeOf(error), "CONNECTION_CLOSED");
   assert.match((error as Error).message, /the connection is closed/);
 }
 
-/** Resolves after `ms` milliseconds. */
+/**
+ * Resolves after `ms` milliseconds: time for a reconnect, which must not
+ * happen, to show.
+ *
+ * @example
+ * ```ts
+ * await sleep(200);
+ * ```
+ */
 export const sleep = (ms: number): Promise<void> =>
   new Promise((resolve) => setTimeout(resolve, ms));

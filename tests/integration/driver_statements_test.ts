@@ -173,6 +173,22 @@ forEachDriver(({ target, test, driverFor, open, name: fresh }) => {
     }
   });
 
+  if (target.onnotice) {
+    test("hands the server's notices to onnotice", async () => {
+      const notices: Record<string, unknown>[] = [];
+      const driver = driverFor(fresh(), {
+        onnotice: (notice: Record<string, unknown>) => notices.push(notice),
+      });
+      const connection = await driver.connect(AbortSignal.timeout(10_000));
+      try {
+        await connection.query("do $$ begin raise notice 'careful: %', 42; end $$", []);
+        assert.deepEqual(notices.map((notice) => notice.message), ["careful: 42"]);
+      } finally {
+        await connection.close();
+      }
+    });
+  }
+
   if (target.id === "bun") {
     test("returns arrays as plain arrays, with or without parameters, and bytea as bytes", async () => {
       const connection = await open();
@@ -246,20 +262,6 @@ forEachDriver(({ target, test, driverFor, open, name: fresh }) => {
           [],
         );
         assert.deepEqual(rows, [{ n: 0 }]);
-      } finally {
-        await connection.close();
-      }
-    });
-
-    test("hands the server's notices to onnotice", async () => {
-      const notices: Record<string, unknown>[] = [];
-      const driver = driverFor("x-pool-pg-notices", {
-        onnotice: (notice: Record<string, unknown>) => notices.push(notice),
-      });
-      const connection = await driver.connect(AbortSignal.timeout(10_000));
-      try {
-        await connection.query("do $$ begin raise notice 'careful: %', 42; end $$", []);
-        assert.deepEqual(notices.map((notice) => notice.message), ["careful: 42"]);
       } finally {
         await connection.close();
       }
