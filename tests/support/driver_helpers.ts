@@ -1,5 +1,5 @@
 /**
- * What the driver tests of both drivers need alike: names to find a test's
+ * What the driver tests need alike: names to find a test's
  * backends by, and ways to read and wait for what a backend does.
  *
  * @module

@@ -1,19 +1,19 @@
 /**
- * The node-postgres driver against a real PostgreSQL: whether a connection
- * is dirty, through transactions, reset() and discard().
+ * The driver contract against a real PostgreSQL, for each driver: whether
+ * a connection is dirty, through transactions, several statements in one
+ * query, reset() and discard(), and behind a transaction pooler.
  *
  * @module
  */
 
-import { it } from "node:test";
 import assert from "node:assert/strict";
 import { codeOf, rejection } from "../support/driver_helpers.ts";
-import { startPgDriverEnv, TEST } from "../support/pg_driver_env.ts";
+import { startDriverContract } from "./_driver_contract.ts";
 
-const { suite, open, driverFor } = await startPgDriverEnv();
+const forEachDriver = await startDriverContract();
 
-suite(() => {
-  it("is dirty while a transaction is open and clean once it ends", TEST, async () => {
+forEachDriver(({ target, test, driverFor, open, name: fresh }) => {
+  test("is dirty while a transaction is open and clean once it ends", async () => {
     const connection = await open();
     const dirtyAfter = async (text: string) => {
       await connection.query(text, []);
@@ -32,24 +32,26 @@ suite(() => {
       assert.equal(await dirtyAfter("commit and chain"), true);
       assert.equal(await dirtyAfter("rollback and chain"), true);
       assert.equal(await dirtyAfter("/* done */ END;"), false);
-      assert.equal(await dirtyAfter("begin; select 1; commit"), false);
-      assert.equal(await dirtyAfter("select 1; begin"), true);
-      assert.equal(await dirtyAfter("rollback"), false);
+      assert.equal(await dirtyAfter("select 1"), false);
+      for (const [text, dirty] of target.severalStatementsDirty) {
+        assert.equal(await dirtyAfter(text), dirty, text);
+      }
+      await connection.reset(AbortSignal.timeout(5_000));
+      assert.equal(connection.dirty, false);
     } finally {
       await connection.close();
     }
   });
 
-  it("stays dirty in a failed transaction until reset() rolls it back", TEST, async () => {
+  test("stays dirty in a failed transaction until reset() rolls it back", async () => {
     const connection = await open();
     try {
       await connection.query("create temporary table t (n int)", []);
       await connection.query("begin", []);
-      await connection.query("insert into t values (1)", []);
+      await connection.query("insert into t values ($1)", [1]);
       await rejection(connection.query("select 1 / 0", []));
       assert.equal(connection.dirty, true);
-      const failed = await rejection(connection.query("select 1", []));
-      assert.equal(codeOf(failed), "25P02");
+      assert.equal(codeOf(await rejection(connection.query("select 1", []))), "25P02");
       await connection.ping();
       assert.equal(connection.dirty, true);
 
@@ -64,24 +66,25 @@ suite(() => {
     }
   });
 
-  it(
-    "counts a failed query of several statements as leaving a transaction open",
-    TEST,
-    async () => {
+  if (target.severalStatements === "last") {
+    test("counts a failed query of several statements as leaving a transaction open", async () => {
       const connection = await open();
       try {
+        // Fails after the BEGIN ran: the transaction is open and failed.
         await rejection(connection.query("begin; select 1 / 0", []));
         assert.equal(connection.dirty, true);
+        assert.equal(codeOf(await rejection(connection.query("select 1", []))), "25P02");
         await connection.reset(AbortSignal.timeout(5_000));
         assert.equal(connection.dirty, false);
         assert.equal(codeOf(await rejection(connection.query("savepoint s", []))), "25P01");
+        assert.deepEqual((await connection.query("select 4 as d", [])).rows, [{ d: 4 }]);
       } finally {
         await connection.close();
       }
-    },
-  );
+    });
+  }
 
-  it("is dirty while a statement runs", TEST, async () => {
+  test("is dirty while a statement runs", async () => {
     const connection = await open();
     try {
       const query = connection.query("select pg_sleep(0.05)", []);
@@ -93,7 +96,7 @@ suite(() => {
     }
   });
 
-  it("discard() clears settings, temporary tables and advisory locks", TEST, async () => {
+  test("discard() clears settings, temporary tables, advisory locks and the transaction", async () => {
     const connection = await open();
     try {
       await connection.query("set statement_timeout = 1234", []);
@@ -110,18 +113,28 @@ suite(() => {
         [],
       );
       assert.deepEqual(rows, [{ timeout: "0", no_temp: true, locks: 0 }]);
+      // The statements a client prepared and cached survive: the same text runs again.
+      await connection.query("select $1::int as n", [1]);
+      await connection.discard!(AbortSignal.timeout(5_000));
+      assert.deepEqual((await connection.query("select $1::int as n", [2])).rows, [{ n: 2 }]);
     } finally {
       await connection.close();
     }
   });
 
-  it("behind a transaction pooler, shares sessions and refuses discard()", TEST, async () => {
-    const driver = driverFor("x-pool-pg-pooler", { pooler: "transaction" });
+  test("behind a transaction pooler, shares sessions, never pipelines and refuses discard() without sending it", async () => {
+    const driver = driverFor(fresh(), { pooler: "transaction" });
     assert.equal(driver.sharesSessions, true);
-    assert.equal(driver.pipelinable, undefined, "the driver never pipelines");
+    // node-postgres never pipelines, so it has no pipelinable at all.
+    if (target.id === "pg") assert.equal(driver.pipelinable, undefined);
+    else assert.equal(driver.pipelinable!("select 1"), false);
     const connection = await driver.connect(AbortSignal.timeout(10_000));
     try {
+      await connection.query("begin", []);
       assert.ok(await rejection(connection.discard!()) instanceof TypeError);
+      assert.equal(connection.dirty, true, "nothing was sent: the transaction is still open");
+      await connection.reset();
+      assert.deepEqual((await connection.query("select 1 as n", [])).rows, [{ n: 1 }]);
     } finally {
       await connection.close();
     }
