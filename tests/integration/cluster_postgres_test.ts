@@ -89,13 +89,7 @@ describe("ClusterPool over a streaming replica", () => {
         );
         runs.push(rows[0]);
         if (runs.length === 1) {
-          await sql.query("select pg_terminate_backend($1)", [rows[0].pid]);
-          await waitFor(
-            "the backend to end",
-            async () =>
-              (await sql.query("select 1 from pg_stat_activity where pid = $1", [rows[0].pid]))
-                .length === 0,
-          );
+          await sql.terminatePid(rows[0].pid);
         }
         const { rows: [row] } = await tx.execute<{ n: number }>(
           "select count(*)::int as n from pg_class",

@@ -144,13 +144,7 @@ for (const [label, driverFor, skip] of targets) {
           const { rows } = await tx.execute<{ pid: number }>("select pg_backend_pid() as pid");
           pids.push(rows[0].pid);
           if (runs === 1) {
-            await sql.query("select pg_terminate_backend($1)", [rows[0].pid]);
-            await waitFor(
-              "the backend to end",
-              async () =>
-                (await sql.query("select 1 from pg_stat_activity where pid = $1", [rows[0].pid]))
-                  .length === 0,
-            );
+            await sql.terminatePid(rows[0].pid);
           }
           await tx.execute(`update ${t} set n = n + 1 where id = 1`);
         }, { retries: 1 });

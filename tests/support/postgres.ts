@@ -28,6 +28,8 @@ export interface Admin {
   backends(applicationName: string): Promise<number[]>;
   /** Terminates those backends; returns how many there were. */
   terminate(applicationName: string): Promise<number>;
+  /** Terminates the backend `pid` and waits until it has gone from `pg_stat_activity`. */
+  terminatePid(pid: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -62,6 +64,14 @@ export function admin(url: string): Admin {
         [applicationName],
       );
       return rows.length;
+    },
+    async terminatePid(pid) {
+      await query("select pg_terminate_backend($1)", [pid]);
+      await waitFor(
+        `backend ${pid} to end`,
+        async () =>
+          (await query("select 1 from pg_stat_activity where pid = $1", [pid])).length === 0,
+      );
     },
     close: () => pool.close(),
   };
