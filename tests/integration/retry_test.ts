@@ -14,7 +14,7 @@ import { pgDriver } from "../../src/drivers/pg/mod.ts";
 import { ConnectionPool, type Driver, type PoolOptions, postgresDriver } from "../../mod.ts";
 import { uniqueName } from "../support/driver_helpers.ts";
 import { assertNoLeaks } from "../support/leak_check.ts";
-import { admin, startPostgres, waitFor } from "../support/postgres.ts";
+import { admin, startPostgres } from "../support/postgres.ts";
 import { ON_BUN } from "../support/bun_driver_env.ts";
 
 const PREFIX = "x-pool-retry";
