@@ -11,7 +11,20 @@
 
 import type { UrlHost } from "./connection_url.ts";
 
-/** libpq's values of `target_session_attrs`. */
+/**
+ * libpq's values of `target_session_attrs`: which kind of server a
+ * connection must reach when the URL names several hosts.
+ *
+ * @example
+ * ```ts
+ * import { postgresDriver, type TargetSessionAttrs } from "@x/pool/postgres";
+ *
+ * const attrs: TargetSessionAttrs = "read-write";
+ * const driver = postgresDriver("postgres://app@db1:5432,db2:5432/app", {
+ *   target_session_attrs: attrs,
+ * });
+ * ```
+ */
 export type TargetSessionAttrs =
   | "any"
   | "read-write"

@@ -18,3 +18,4 @@
 
 export { bunDriver } from "./driver.ts";
 export type { BunDriverOptions } from "./options.ts";
+export type { TargetSessionAttrs } from "../_shared/target_session.ts";

@@ -19,3 +19,4 @@
 
 export { pgDriver } from "./driver.ts";
 export type { PgDriverOptions, PgTypeParsers } from "./options.ts";
+export type { TargetSessionAttrs } from "../_shared/target_session.ts";

@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { TargetSessionAttrs } from "../_shared/target_session.ts";
+
 /**
  * Connection options. Names and units follow `postgresDriver`'s options
  * where both clients have the option: times are in **seconds**. Other
@@ -121,13 +123,7 @@ export interface PgDriverOptions {
    * 25006 (read-only) error, so the pool's next connect finds the new
    * primary after a failover. Default `"any"`.
    */
-  target_session_attrs?:
-    | "any"
-    | "read-write"
-    | "read-only"
-    | "primary"
-    | "standby"
-    | "prefer-standby";
+  target_session_attrs?: TargetSessionAttrs;
   /**
    * Called with each notice or warning the server sends, as node-postgres
    * parses it (`severity`, `code`, `message`, ...). Default: ignored.

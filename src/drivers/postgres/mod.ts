@@ -18,3 +18,4 @@
 
 export { postgresDriver } from "./driver.ts";
 export type { PostgresCustomType, PostgresDriverOptions } from "./options.ts";
+export type { TargetSessionAttrs } from "../_shared/target_session.ts";

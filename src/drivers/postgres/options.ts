@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { TargetSessionAttrs } from "../_shared/target_session.ts";
+
 /**
  * Connection options, handed to postgres.js as they are (other postgres.js
  * options, such as `transform` or `socket`, pass through untyped). Times are
@@ -123,13 +125,7 @@ export interface PostgresDriverOptions {
    * 25006 (read-only) error, so the pool's next connect finds the new
    * primary after a failover. Default `"any"`.
    */
-  target_session_attrs?:
-    | "any"
-    | "read-write"
-    | "read-only"
-    | "primary"
-    | "standby"
-    | "prefer-standby";
+  target_session_attrs?: TargetSessionAttrs;
   /**
    * Called with each notice or warning the server sends, as its fields
    * (`severity`, `code`, `message`, ...). Default: ignored (postgres.js would
