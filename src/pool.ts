@@ -15,13 +15,13 @@ import type { PoolObserver } from "./observer.ts";
 import type { SqlResult } from "./sql.ts";
 import type { Transaction, TransactionOptions } from "./transaction.ts";
 import { PoolCore } from "./_core/core.ts";
-import { beginStatement, OpenTransaction, runInTransaction } from "./_core/open_transaction.ts";
 import { checkSignal, resolvePoolOptions, validateDuration } from "./_core/options.ts";
 import { startMaintenance } from "./_core/maintenance.ts";
 import { runTemplate } from "./_core/sql_template.ts";
 import { acquireHistogram } from "./_core/histogram.ts";
 import { register } from "./_core/observers.ts";
-import { type Attempt, checkRetries, retryTransaction } from "./_core/retry.ts";
+import { beginTransaction, runTransaction } from "./_core/pool_transactions.ts";
+import { metricsSnapshot, utilizationNow } from "./_core/metrics_snapshot.ts";
 import { attachCore } from "./_core/pool_cores.ts";
 import { executeStatement, type GetConnection } from "./_core/execute.ts";
 import { whenReady } from "./_core/readiness.ts";
@@ -249,19 +249,7 @@ export class ConnectionPool implements AsyncDisposable {
    * ```
    */
   beginTx(options?: TransactionOptions): Promise<Transaction> {
-    return this.#begin(options);
-  }
-
-  async #begin(options: TransactionOptions | undefined): Promise<OpenTransaction> {
-    const begin = beginStatement(options);
-    const connection = await this.getConnection({ signal: options?.signal });
-    try {
-      await connection.execute(begin, [], { signal: options?.signal });
-    } catch (error) {
-      connection.release();
-      throw error;
-    }
-    return new OpenTransaction(connection);
+    return beginTransaction(this.#getConnection, options);
   }
 
   /**
@@ -292,18 +280,7 @@ export class ConnectionPool implements AsyncDisposable {
     fn: (tx: Transaction) => Promise<T> | T,
     options?: TransactionOptions,
   ): Promise<T> {
-    let retries: number;
-    try {
-      retries = checkRetries(options?.retries);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (retries === 0) return runInTransaction(() => this.#begin(options), fn);
-    const begin = async (attempt: Attempt) => {
-      attempt.core = this.#core;
-      return attempt.tx = await this.#begin(options);
-    };
-    return retryTransaction(begin, fn, retries, options?.signal);
+    return runTransaction(this.#core, this.#getConnection, fn, options);
   }
 
   /**
@@ -319,22 +296,7 @@ export class ConnectionPool implements AsyncDisposable {
    * ```
    */
   getMetrics(): PoolMetrics {
-    const core = this.#core;
-    const { ledger, connector: { connecting } } = core;
-    return {
-      ...core.counters,
-      maxOpenConnections: core.options.maxOpenConns,
-      openConnections: ledger.all.size + connecting,
-      inUse: ledger.inUse,
-      idle: ledger.idle.length,
-      connecting,
-      checking: ledger.checking + ledger.validating,
-      waiting: core.waiters.size,
-      circuitState: core.breaker.state,
-      acquireTimeP50: core.acquireTimes.percentile(0.5),
-      acquireTimeP99: core.acquireTimes.percentile(0.99),
-      utilization: this.getUtilization(),
-    };
+    return metricsSnapshot(this.#core);
   }
 
   /**
@@ -397,7 +359,7 @@ export class ConnectionPool implements AsyncDisposable {
    * ```
    */
   getUtilization(): number {
-    return this.#core.ledger.utilization.percent(this.#core.clock.now());
+    return utilizationNow(this.#core);
   }
 
   /**
