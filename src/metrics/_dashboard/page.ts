@@ -10,7 +10,8 @@
 // Embedded as a string generated ahead of time (tools/build_dashboard.ts, checked by CI), not by
 // Function.prototype.toString, so the page is the same bytes whatever transpiles, bundles or
 // instruments this package.
-import { SCRIPT, STYLE } from "./bundle.generated.ts";
+import { SCRIPT } from "./script.generated.ts";
+import { STYLE } from "./style.generated.ts";
 
 /** The placeholder in {@linkcode DASHBOARD_HTML} for the CSP nonce. */
 const NONCE = "__NONCE__";
