@@ -11,17 +11,15 @@ import { after, afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import process from "node:process";
-import { ConnectionPool, type Driver, postgresDriver } from "../../mod.ts";
-import { pgDriver } from "../../src/drivers/pg/mod.ts";
-import { bunDriver } from "../../src/drivers/bun/mod.ts";
+import { ConnectionPool } from "../../mod.ts";
 import { type Admin, admin, startPostgres, type TestPostgres } from "../support/postgres.ts";
 import { type FaultProxy, startFaultProxy } from "../support/fault_proxy.ts";
 import { assertNoLeaks } from "../support/leak_check.ts";
+import { driverTargets } from "../support/driver_helpers.ts";
 
 // Started here rather than in before(): Bun gives hooks 5 s, and a cold start can take longer.
 const server: TestPostgres = await startPostgres();
 const db: Admin = admin(server.url);
-const ON_BUN = typeof (globalThis as { Bun?: { SQL?: unknown } }).Bun?.SQL === "function";
 const fixture = new URL("../integration/fixtures/close_while_connecting.ts", import.meta.url)
   .pathname;
 /** Far below the drivers' own 30 s connect timeout, far above a prompt exit. */
@@ -29,30 +27,7 @@ const EXIT_DEADLINE_MS = 10_000;
 /** How late the proxy delivers the server's answers. */
 const LATE_MS = 1_500;
 
-interface Target {
-  name: string;
-  skip?: string;
-  driver(port: number, app: string): Driver;
-}
-
-const targets: Target[] = [
-  {
-    name: "postgres",
-    driver: (port, app) =>
-      postgresDriver({ ...server.options, port, connection: { application_name: app } }),
-  },
-  {
-    name: "pg",
-    driver: (port, app) =>
-      pgDriver({ ...server.options, port, connection: { application_name: app } }),
-  },
-  {
-    name: "bun",
-    skip: ON_BUN ? undefined : "Bun.SQL needs Bun",
-    driver: (port, app) =>
-      bunDriver({ ...server.options, port, connection: { application_name: app } }),
-  },
-];
+const targets = driverTargets(server.options);
 
 let proxy: FaultProxy;
 let count = 0;
@@ -114,7 +89,7 @@ describe("abandoned connects", () => {
         proxy.set({ mode: "pass", delay: { down: LATE_MS } });
         const app = `x-pool-abandoned-${++count}`;
         const pool = new ConnectionPool({
-          driver: target.driver(proxy.port, app),
+          driver: target.driver(app, proxy.port),
           maxOpenConns: 2,
           connectTimeout: 300,
           acquireTimeout: 2_000,

@@ -8,31 +8,16 @@
 
 import { after, afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ConnectionPool, type Driver, postgresDriver } from "../../mod.ts";
-import { pgDriver } from "../../src/drivers/pg/mod.ts";
-import { bunDriver } from "../../src/drivers/bun/mod.ts";
+import { ConnectionPool } from "../../mod.ts";
 import { type Admin, admin, startPostgres, type TestPostgres } from "../support/postgres.ts";
 import { type FaultProxy, startFaultProxy } from "../support/fault_proxy.ts";
 import { assertNoLeaks } from "../support/leak_check.ts";
+import { driverTargets } from "../support/driver_helpers.ts";
 
 // Started here rather than in before(): Bun gives hooks 5 s, and a cold start can take longer.
 const server: TestPostgres = await startPostgres();
 const db: Admin = admin(server.url);
-const ON_BUN = typeof (globalThis as { Bun?: { SQL?: unknown } }).Bun?.SQL === "function";
-const options = (port: number, app: string) => ({
-  ...server.options,
-  port,
-  connection: { application_name: app },
-});
-const targets: { name: string; skip?: string; driver(port: number, app: string): Driver }[] = [
-  { name: "postgres", driver: (port, app) => postgresDriver(options(port, app)) },
-  { name: "pg", driver: (port, app) => pgDriver(options(port, app)) },
-  {
-    name: "bun",
-    skip: ON_BUN ? undefined : "Bun.SQL needs Bun",
-    driver: (port, app) => bunDriver(options(port, app)),
-  },
-];
+const targets = driverTargets(server.options);
 let proxy: FaultProxy;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -60,7 +45,7 @@ describe("dead idle sockets", () => {
         const app = `x-pool-dead-idle-${target.name}`;
         const errors: string[] = [];
         const pool = new ConnectionPool({
-          driver: target.driver(proxy.port, app),
+          driver: target.driver(app, proxy.port),
           maxOpenConns: 3,
           acquireTimeout: 1_000,
           validateAfterIdle: 200,

@@ -8,9 +8,7 @@
 
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ConnectionPool, type Driver, type PoolConnection, postgresDriver } from "../../mod.ts";
-import { pgDriver } from "../../src/drivers/pg/mod.ts";
-import { bunDriver } from "../../src/drivers/bun/mod.ts";
+import { ConnectionPool, type PoolConnection } from "../../mod.ts";
 import {
   type Admin,
   admin,
@@ -20,22 +18,13 @@ import {
 } from "../support/postgres.ts";
 import { serverControl } from "../support/server_control.ts";
 import { assertNoLeaks } from "../support/leak_check.ts";
+import { driverTargets } from "../support/driver_helpers.ts";
 
 // Started here rather than in before(): Bun gives hooks 5 s, and a cold start can take longer.
 const server: TestPostgres = await startPostgres();
 const db: Admin = admin(server.url);
 const control = serverControl(server, db);
-const ON_BUN = typeof (globalThis as { Bun?: { SQL?: unknown } }).Bun?.SQL === "function";
-const options = (app: string) => ({ ...server.options, connection: { application_name: app } });
-const targets: { name: string; skip?: string; driver(app: string): Driver }[] = [
-  { name: "postgres", driver: (app) => postgresDriver(options(app)) },
-  { name: "pg", driver: (app) => pgDriver(options(app)) },
-  {
-    name: "bun",
-    skip: ON_BUN ? undefined : "Bun.SQL needs Bun",
-    driver: (app) => bunDriver(options(app)),
-  },
-];
+const targets = driverTargets(server.options);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let count = 0;
 

@@ -13,9 +13,9 @@ import { pgDriver } from "../../src/drivers/pg/mod.ts";
 import { admin, startPostgres } from "../support/postgres.ts";
 import { assertNoLeaks } from "../support/leak_check.ts";
 import { uniqueName } from "../support/driver_helpers.ts";
+import { ON_BUN } from "../support/bun_driver_env.ts";
 
 const TEST = { timeout: 30_000 };
-const ON_BUN = typeof (globalThis as { Bun?: { SQL?: unknown } }).Bun?.SQL === "function";
 
 type Create = (options: Record<string, unknown>) => Driver;
 const targets: { name: string; skip: string | undefined; create: Create }[] = [

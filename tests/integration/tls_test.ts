@@ -22,11 +22,11 @@ import {
   type TlsPostgres,
   type TlsServing,
 } from "../support/tls_postgres.ts";
+import { ON_BUN } from "../support/bun_driver_env.ts";
 
 const TEST = { timeout: 60_000 };
 /** Far longer than a refusal takes: a refusal that waited for it would be a timeout error. */
 const ACQUIRE_TIMEOUT_MS = 30_000;
-const ON_BUN = typeof (globalThis as { Bun?: { SQL?: unknown } }).Bun?.SQL === "function";
 const CA = tlsFixture("ca.crt");
 const OTHER_CA = tlsFixture("other_ca.crt");
 

@@ -10,10 +10,9 @@ import { after, describe, it } from "node:test";
 import { bunDriver, type BunDriverOptions } from "../../src/drivers/bun/mod.ts";
 import type { Driver, DriverConnection } from "../../src/driver.ts";
 import { type Admin, admin, startPostgres, type TestPostgres } from "./postgres.ts";
-import { uniqueName } from "./driver_helpers.ts";
+import { ON_BUN, uniqueName } from "./driver_helpers.ts";
 
-/** Whether this runtime has Bun.SQL. */
-export const ON_BUN = typeof (globalThis as { Bun?: { SQL?: unknown } }).Bun?.SQL === "function";
+export { ON_BUN };
 /** Why the tests cannot run here, or `undefined` on Bun. */
 export const SKIP: string | undefined = ON_BUN ? undefined : "Bun.SQL needs Bun";
 /** The prefix of the `application_name` of the tests' connections. */

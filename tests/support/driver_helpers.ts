@@ -6,8 +6,14 @@
  */
 
 import assert from "node:assert/strict";
-import type { DriverConnection } from "../../src/driver.ts";
-import { type Admin, waitFor } from "./postgres.ts";
+import type { Driver, DriverConnection } from "../../src/driver.ts";
+import { postgresDriver } from "../../src/drivers/postgres/mod.ts";
+import { pgDriver } from "../../src/drivers/pg/mod.ts";
+import { bunDriver } from "../../src/drivers/bun/mod.ts";
+import { type Admin, type ConnectionOptions, waitFor } from "./postgres.ts";
+
+/** Whether this runtime has Bun.SQL. */
+export const ON_BUN = typeof (globalThis as { Bun?: { SQL?: unknown } }).Bun?.SQL === "function";
 
 let names = 0;
 
@@ -49,4 +55,31 @@ export function running(sql: Admin, name: string, text: string): Promise<void> {
 /** Resolves once no backend of `name` is left. */
 export function noBackends(sql: Admin, name: string): Promise<void> {
   return waitFor(`no backend of ${name}`, async () => (await sql.backends(name)).length === 0);
+}
+
+/** One of the three drivers, for a test that runs the same case through each. */
+export interface DriverTarget {
+  name: "postgres" | "pg" | "bun";
+  /** Why it cannot run here: Bun.SQL off Bun. */
+  skip?: string;
+  /** A driver reaching `server` as `app`, on `port` (a proxy's) when given. */
+  driver(app: string, port?: number): Driver;
+}
+
+/** postgres.js, node-postgres and Bun.SQL, each reaching the server of `options`. */
+export function driverTargets(options: ConnectionOptions): DriverTarget[] {
+  const reach = (app: string, port = options.port) => ({
+    ...options,
+    port,
+    connection: { application_name: app },
+  });
+  return [
+    { name: "postgres", driver: (app, port) => postgresDriver(reach(app, port)) },
+    { name: "pg", driver: (app, port) => pgDriver(reach(app, port)) },
+    {
+      name: "bun",
+      skip: ON_BUN ? undefined : "Bun.SQL needs Bun",
+      driver: (app, port) => bunDriver(reach(app, port)),
+    },
+  ];
 }

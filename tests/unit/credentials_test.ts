@@ -7,10 +7,10 @@ import { bunDriver } from "../../src/drivers/bun/mod.ts";
 import { ClusterPool } from "../../src/cluster/mod.ts";
 import { redactError, secretsOf } from "../../src/drivers/_shared/redact.ts";
 import { hideCredentials } from "../../src/_core/credentials.ts";
+import { ON_BUN } from "../support/bun_driver_env.ts";
 
 const SECRET = "S3cr#t/p@ss";
 const ENCODED = encodeURIComponent(SECRET);
-const ON_BUN = typeof (globalThis as { Bun?: { SQL?: unknown } }).Bun?.SQL === "function";
 const BUN_SKIP = ON_BUN ? undefined : "Bun.SQL needs Bun";
 
 /** Every text an error shows: its message, stack, fields and causes'. */
